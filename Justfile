@@ -1,0 +1,28 @@
+# yell-host tasks. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Serve on 127.0.0.1:1234 with the uppercase plugin; extra arguments go to yell-host.
+run *args: build-plugins
+    cargo run --release --bin yell-host -- {{args}}
+
+# Compile every plugin crate under plugins/ into a wasm component in target/plugins/.
+build-plugins:
+    scripts/build-plugins.sh
+
+# Every test: formatting, lints, unit and integration tests, host and plugin SDK.
+test: build-plugins
+    cargo fmt --all -- --check
+    cargo fmt --all --manifest-path plugins/Cargo.toml -- --check
+    cargo clippy --all-targets -- -D warnings
+    cargo clippy --manifest-path plugins/Cargo.toml --all-targets -- -D warnings
+    cargo test --manifest-path plugins/Cargo.toml
+    cargo test
+
+# Put yell-host on PATH (in ~/.cargo/bin).
+install: build-plugins
+    cargo install --locked --path .
+
+# Throughput against the reference peers in ../shared/peers (same run, ratios).
+bench: build-plugins
+    scripts/bench-peers.sh

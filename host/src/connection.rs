@@ -1,0 +1,323 @@
+//! One client connection: read bytes, frame them, hand each batch of lines to
+//! the plugin, write the replies back with one write per batch.
+//!
+//! Reading stops while a batch's replies are written, so a client that does
+//! not read its replies is slowed down instead of making the server buffer
+//! without end. Errors stay local to the connection: they end at most this
+//! connection, never the server.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::framing::{encode_replies, BatchReplies, FrameError, Framing, LineFramer};
+use crate::plugin::{Plugin, PluginError};
+use crate::stats::Stats;
+
+/// How much is read from a socket at a time. A pipelining client's lines
+/// arrive in reads of up to this size, which are the plugin's batches.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What to do when the plugin fails on a batch (trap, deadline...) or
+/// refuses a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnPluginError {
+    /// Answer with an `ERR plugin: ...` line and go on with the next lines.
+    #[default]
+    Error,
+    /// Answer with an `ERR plugin: ...` line and close the connection.
+    Close,
+    /// Fail open: answer with the input unchanged, as if there were no plugin.
+    Pass,
+}
+
+/// What every connection of a server shares.
+pub struct ConnectionContext {
+    pub plugin: Arc<Plugin>,
+    pub framing: Framing,
+    pub framer: LineFramer,
+    pub on_plugin_error: OnPluginError,
+    pub stats: Arc<Stats>,
+    /// Cancelled when the server shuts down: stop reading, finish, close.
+    pub shutdown: CancellationToken,
+}
+
+/// Serves one client until it closes, fails, or the server shuts down.
+pub async fn serve_connection(stream: TcpStream, id: u64, context: Arc<ConnectionContext>) {
+    context.stats.connection_opened();
+    let peer = stream.peer_addr().ok();
+    tracing::debug!(connection = id, ?peer, "connection opened");
+    let mut connection = Connection {
+        id,
+        stream,
+        read_buffer: BytesMut::with_capacity(READ_CHUNK),
+        write_buffer: Vec::with_capacity(READ_CHUNK),
+        context: context.clone(),
+    };
+    let end = connection.run().await;
+    if !matches!(end, Ok(End::ClientFinished)) {
+        // The plugin hears of every connection's end, so it can forget it;
+        // last words have nobody to go to here.
+        let _ = context.plugin.connection_closed(id);
+    }
+    match end {
+        Ok(end) => tracing::debug!(connection = id, ?end, "connection closed"),
+        Err(error) => tracing::debug!(connection = id, %error, "connection failed"),
+    }
+    context.stats.connection_closed();
+}
+
+/// Why a connection ended without an I/O error.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The client sent end of file; everything was answered.
+    ClientFinished,
+    /// The server is shutting down.
+    Shutdown,
+    /// The connection was closed after an error line.
+    ClosedOnError,
+}
+
+struct Connection {
+    id: u64,
+    stream: TcpStream,
+    read_buffer: BytesMut,
+    /// The replies of one read, sent with one write.
+    write_buffer: Vec<u8>,
+    context: Arc<ConnectionContext>,
+}
+
+impl Connection {
+    async fn run(&mut self) -> std::io::Result<End> {
+        self.stream.set_nodelay(true)?;
+        let plugin = self.context.plugin.clone();
+        match plugin.connection_opened(self.id) {
+            Ok(greeting) => self.write_buffer.extend_from_slice(&greeting),
+            Err(error) => {
+                if answer_plugin_failure(
+                    &self.context,
+                    self.id,
+                    &error,
+                    &[],
+                    &mut self.write_buffer,
+                ) {
+                    self.flush().await?;
+                    return Ok(End::ClosedOnError);
+                }
+            }
+        }
+        self.flush().await?;
+
+        loop {
+            self.read_buffer.reserve(READ_CHUNK);
+            let read = tokio::select! {
+                biased;
+                _ = self.context.shutdown.cancelled() => return Ok(End::Shutdown),
+                read = self.stream.read_buf(&mut self.read_buffer) => read?,
+            };
+            self.context.stats.bytes_read(read);
+            let eof = read == 0;
+            let close = match self.context.framing {
+                Framing::Lines => self.answer_lines(&plugin, eof),
+                Framing::Raw => self.answer_raw(&plugin),
+            };
+            self.flush().await?;
+            if close {
+                return Ok(End::ClosedOnError);
+            }
+            if eof {
+                return self.finish(&plugin).await;
+            }
+        }
+    }
+
+    /// Answers every whole line in the read buffer (and the final line at
+    /// EOF). Returns whether the connection must be closed.
+    fn answer_lines(&mut self, plugin: &Plugin, eof: bool) -> bool {
+        let framer = self.context.framer;
+        loop {
+            let batch = match framer.next_batch(&self.read_buffer, eof) {
+                Ok(Some(batch)) => batch,
+                Ok(None) => return false,
+                Err(error @ FrameError::LineTooLong { .. }) => {
+                    self.context.stats.line_too_long();
+                    push_error_line(&mut self.write_buffer, &error.to_string());
+                    return true;
+                }
+            };
+            let input = batch.plugin_input(&self.read_buffer);
+            let close = match plugin.transform_batch(self.id, input) {
+                Ok(reply) => {
+                    let failed: Vec<(u32, String)> = reply
+                        .errors
+                        .into_iter()
+                        .map(|error| (error.line, error.message))
+                        .collect();
+                    let replies = BatchReplies {
+                        output: &reply.output,
+                        ends: &reply.ends,
+                        failed: &failed,
+                    };
+                    let policy = self.context.on_plugin_error;
+                    let encoded = encode_replies(
+                        &batch,
+                        replies,
+                        |index, message, out| match policy {
+                            OnPluginError::Pass => out.extend_from_slice(nth_line(input, index)),
+                            _ => write_error_text(out, &format!("plugin: {message}")),
+                        },
+                        &mut self.write_buffer,
+                    );
+                    self.context.stats.lines_failed(failed.len());
+                    match encoded {
+                        Ok(()) => policy == OnPluginError::Close && !failed.is_empty(),
+                        Err(malformed) => answer_plugin_failure(
+                            &self.context,
+                            self.id,
+                            &PluginError::Refused(malformed.to_string()),
+                            &self.read_buffer[..batch.consumed],
+                            &mut self.write_buffer,
+                        ),
+                    }
+                }
+                Err(error) => answer_plugin_failure(
+                    &self.context,
+                    self.id,
+                    &error,
+                    &self.read_buffer[..batch.consumed],
+                    &mut self.write_buffer,
+                ),
+            };
+            self.context.stats.lines_answered(batch.lines);
+            self.read_buffer.advance(batch.consumed);
+            if close {
+                return true;
+            }
+        }
+    }
+
+    /// Answers the whole read buffer as one raw chunk. Returns whether the
+    /// connection must be closed.
+    fn answer_raw(&mut self, plugin: &Plugin) -> bool {
+        if self.read_buffer.is_empty() {
+            return false;
+        }
+        let chunk = self.read_buffer.split();
+        self.context.stats.lines_answered(1);
+        match plugin.transform_raw(self.id, &chunk) {
+            Ok(reply) => {
+                self.write_buffer.extend_from_slice(&reply);
+                false
+            }
+            Err(error) => answer_plugin_failure(
+                &self.context,
+                self.id,
+                &error,
+                &chunk,
+                &mut self.write_buffer,
+            ),
+        }
+    }
+
+    /// The client sent EOF and every line is answered: last words, then
+    /// close our side too.
+    async fn finish(&mut self, plugin: &Plugin) -> std::io::Result<End> {
+        match plugin.connection_closed(self.id) {
+            Ok(last_words) => self.write_buffer.extend_from_slice(&last_words),
+            Err(error) => {
+                answer_plugin_failure(&self.context, self.id, &error, &[], &mut self.write_buffer);
+            }
+        }
+        self.flush().await?;
+        self.stream.shutdown().await?;
+        Ok(End::ClientFinished)
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.write_buffer.is_empty() {
+            return Ok(());
+        }
+        self.stream.write_all(&self.write_buffer).await?;
+        self.context.stats.bytes_written(self.write_buffer.len());
+        self.write_buffer.clear();
+        // Keep a burst's large buffer from staying with an idle connection.
+        if self.write_buffer.capacity() > 4 * READ_CHUNK {
+            self.write_buffer.shrink_to(READ_CHUNK);
+        }
+        Ok(())
+    }
+}
+
+/// Answers a failed plugin call on `input` by the error policy, into `out`.
+/// Returns whether the connection must be closed.
+fn answer_plugin_failure(
+    context: &ConnectionContext,
+    connection: u64,
+    error: &PluginError,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    context.stats.plugin_failed();
+    tracing::warn!(
+        connection,
+        plugin = context.plugin.name(),
+        kind = error.kind(),
+        "plugin call failed: {error}"
+    );
+    match context.on_plugin_error {
+        OnPluginError::Pass => {
+            out.extend_from_slice(input);
+            false
+        }
+        OnPluginError::Error => {
+            push_error_line(out, &format!("plugin: {error}"));
+            false
+        }
+        OnPluginError::Close => {
+            push_error_line(out, &format!("plugin: {error}"));
+            true
+        }
+    }
+}
+
+/// Line `index` of '\n'-ended `lines`, without its '\n'.
+fn nth_line(lines: &[u8], index: usize) -> &[u8] {
+    lines.split(|&b| b == b'\n').nth(index).unwrap_or_default()
+}
+
+/// Writes `ERR <what>` as one line: line breaks in the message become
+/// spaces so the client sees exactly one line.
+fn write_error_text(out: &mut Vec<u8>, what: &str) {
+    out.extend_from_slice(b"ERR ");
+    out.extend(
+        what.bytes()
+            .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+    );
+}
+
+/// Appends the error line `ERR <what>\n`.
+pub fn push_error_line(out: &mut Vec<u8>, what: &str) {
+    write_error_text(out, what);
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_are_one_line() {
+        let mut out = Vec::new();
+        push_error_line(&mut out, "plugin: trapped:\nwasm backtrace:\r\n  0: f");
+        assert_eq!(out, b"ERR plugin: trapped: wasm backtrace:    0: f\n");
+    }
+
+    #[test]
+    fn nth_line_finds_lines() {
+        assert_eq!(nth_line(b"a\nbc\n", 1), b"bc");
+        assert_eq!(nth_line(b"a\n", 5), b"");
+    }
+}

