@@ -21,6 +21,10 @@ use crate::stats::Stats;
 /// arrive in reads of up to this size, which are the plugin's batches.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// How long a connection closed on an error keeps reading (and discarding)
+/// so that the client gets the error line rather than a reset.
+const ERROR_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What to do when the plugin fails on a batch (trap, deadline...) or
 /// refuses a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -126,6 +130,7 @@ impl Connection {
             };
             self.flush().await?;
             if close {
+                self.close_after_error().await;
                 return Ok(End::ClosedOnError);
             }
             if eof {
@@ -234,6 +239,22 @@ impl Connection {
         self.flush().await?;
         self.stream.shutdown().await?;
         Ok(End::ClientFinished)
+    }
+
+    /// Closes after an error line so that the client can read it: closing
+    /// with unread input would send a reset, and a reset makes the client's
+    /// system drop what it had received, error line included. So: send end
+    /// of file, then read and discard what the client still sends, for a
+    /// bounded time, before closing.
+    async fn close_after_error(&mut self) {
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut sink = [0u8; 16 * 1024];
+        let _ = tokio::time::timeout(ERROR_LINGER, async {
+            while let Ok(1..) = self.stream.read(&mut sink).await {}
+        })
+        .await;
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
