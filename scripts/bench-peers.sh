@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Throughput of yell-host against the reference peers in ../shared/peers, all
+# measured in one run on this machine by the independent `loadgen`:
+#   native_server (tokio, no wasm: the ceiling) and the asyncio tutorial server.
+# Prints lines/s per server and depth, and yell-host's ratio to each peer.
+#
+# Usage: scripts/bench-peers.sh [SECONDS] [CONNECTIONS]
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+peers="$root/../shared/peers"
+seconds=${1:-5}
+conns=${2:-5}
+[ -d "$peers" ] || { echo "bench: no reference peers at $peers" >&2; exit 1; }
+
+cargo build --quiet --release --manifest-path "$peers/native-yell/Cargo.toml" \
+    --target-dir "$root/target/peers"
+cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin yell-host
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+yell_port=$(free_port)
+"$root/target/release/yell-host" --listen "127.0.0.1:$yell_port" >/dev/null 2>&1 &
+pids+=($!)
+native_port=$(free_port)
+"$root/target/peers/release/native_server" "127.0.0.1:$native_port" &
+pids+=($!)
+asyncio_port=$(free_port)
+python3 "$peers/asyncio_yell_server.py" "$asyncio_port" >/dev/null &
+pids+=($!)
+
+# Wait until all three accept connections.
+for port in "$yell_port" "$native_port" "$asyncio_port"; do
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+done
+
+measure() { # PORT DEPTH -> lines/s
+    local out
+    out=$("$root/target/peers/release/loadgen" "127.0.0.1:$1" "$conns" "$seconds" "$2")
+    case "$out" in
+        *" errors=0"*) ;;
+        *) echo "bench: loadgen reported errors against port $1: $out" >&2 ;;
+    esac
+    sed -n 's/.*lines_per_s=\([0-9]*\).*/\1/p' <<<"$out"
+}
+
+printf '%-6s %14s %14s %14s %12s %12s\n' depth yell-host native asyncio yell/native yell/asyncio
+for depth in 1 64; do
+    yell=$(measure "$yell_port" "$depth")
+    native=$(measure "$native_port" "$depth")
+    asyncio=$(measure "$asyncio_port" "$depth")
+    printf '%-6s %14s %14s %14s %12.2f %12.2f\n' "$depth" "$yell" "$native" "$asyncio" \
+        "$(bc -l <<<"$yell / $native")" "$(bc -l <<<"$yell / $asyncio")"
+done
