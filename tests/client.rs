@@ -34,7 +34,11 @@ fn every_line_the_client_counts_was_answered_by_the_server() {
     let addr = server.addr.to_string();
     let output = run_client(&["-n", "3", "-d", "1s", "--depth", "8", "--addr", &addr]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines = figure(&stdout, "lines");
     assert!(lines > 0);
     assert_eq!(lines % 8, 0, "whole bursts of 8 only");
@@ -96,5 +100,8 @@ fn no_server_is_a_clear_error() {
     let output = run_client(&["-n", "1", "-d", "1s", "--addr", &addr]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("cannot connect to {addr}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to {addr}")),
+        "{stderr}"
+    );
 }

@@ -115,11 +115,15 @@ impl Connection {
         }
         self.flush().await?;
 
+        // Made once: registering interest in the token on every read would
+        // take its lock once per batch.
+        let shutdown = self.context.shutdown.clone();
+        let mut shutdown = std::pin::pin!(shutdown.cancelled());
         loop {
             self.read_buffer.reserve(READ_CHUNK);
             let read = tokio::select! {
                 biased;
-                _ = self.context.shutdown.cancelled() => return Ok(End::Shutdown),
+                _ = &mut shutdown => return Ok(End::Shutdown),
                 read = self.stream.read_buf(&mut self.read_buffer) => read?,
             };
             self.context.stats.bytes_read(read);

@@ -16,7 +16,7 @@
 //!     }
 //!
 //!     fn transform(&mut self, line: &[u8], reply: &mut Reply) -> Result<(), String> {
-//!         reply.push_bytes(line.iter().map(u8::to_ascii_uppercase));
+//!         reply.push_map(line, |byte| byte.to_ascii_uppercase());
 //!         Ok(())
 //!     }
 //! }

@@ -35,6 +35,19 @@ impl Reply {
         self.buf.push(b'\n');
     }
 
+    /// Adds one reply line: `line` with `map` applied to every byte. The
+    /// fastest way to write a byte-wise transform: the copy and the map are
+    /// plain loops over a slice, which the compiler vectorizes.
+    pub fn push_map(&mut self, line: &[u8], map: impl Fn(u8) -> u8) {
+        let start = self.buf.len();
+        self.buf.reserve(line.len() + 1);
+        self.buf.extend_from_slice(line);
+        for byte in &mut self.buf[start..] {
+            *byte = map(*byte);
+        }
+        self.buf.push(b'\n');
+    }
+
     /// Adds one reply line made of the bytes `bytes` yields, without building
     /// it in a buffer of its own first (for byte-wise transforms).
     pub fn push_bytes(&mut self, bytes: impl IntoIterator<Item = u8>) {
@@ -53,6 +66,7 @@ mod tests {
         reply.push(b"a");
         reply.push_bytes(b"bc".iter().map(u8::to_ascii_uppercase));
         reply.push(b"");
-        assert_eq!(reply.into_bytes(), b"a\nBC\n\n");
+        reply.push_map(b"d\xffe", |b| b.to_ascii_uppercase());
+        assert_eq!(reply.into_bytes(), b"a\nBC\n\nD\xffE\n");
     }
 }

@@ -49,7 +49,11 @@ pub fn transform_batch<P: LinePlugin>(
         let mut errors = Vec::new();
         // Every line, the last included, is ended by '\n' (the contract).
         let body = lines.strip_suffix(b"\n").unwrap_or(lines);
-        for (index, line) in body.split(|&b| b == b'\n').enumerate() {
+        let mut line_start = 0;
+        let newlines = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        for (index, line_end) in newlines.enumerate() {
+            let line = &body[line_start..line_end];
+            line_start = line_end + 1;
             let start = reply.len();
             if let Err(message) = plugin.transform_for(conn, line, &mut reply) {
                 reply.truncate(start);

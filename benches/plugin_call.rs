@@ -1,0 +1,49 @@
+//! Micro-costs of the data path: framing a read buffer into a batch and one
+//! plugin call on a batch, per line, at several batch sizes. Uses the real
+//! uppercase component (`just build-plugins` first).
+
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use yell_host::framing::LineFramer;
+use yell_host::limits::PluginLimits;
+use yell_host::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use yell_host::plugin::PluginRuntime;
+
+const BATCH_SIZES: [usize; 4] = [1, 16, 64, 1024];
+
+fn lines(count: usize) -> Vec<u8> {
+    b"hello world\n".repeat(count)
+}
+
+fn framing(c: &mut Criterion) {
+    let framer = LineFramer::new(64 * 1024);
+    let mut group = c.benchmark_group("framing");
+    for size in BATCH_SIZES {
+        let buffer = lines(size);
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(size), &buffer, |b, buffer| {
+            b.iter(|| framer.next_batch(buffer, false).unwrap().unwrap().lines)
+        });
+    }
+    group.finish();
+}
+
+fn plugin_call(c: &mut Criterion) {
+    let path = locate_plugin(Path::new("uppercase.wasm"), Path::new(BUILT_PLUGIN_DIR))
+        .expect("run `just build-plugins` first");
+    let runtime = PluginRuntime::new(PluginLimits::default()).unwrap();
+    let plugin = runtime.load(&path, &[]).unwrap();
+    let mut group = c.benchmark_group("uppercase_transform_batch");
+    for size in BATCH_SIZES {
+        let input = lines(size);
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(size), &input, |b, input| {
+            b.iter(|| plugin.transform_batch(1, input).unwrap().output.len())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, framing, plugin_call);
+criterion_main!(benches);
