@@ -41,7 +41,7 @@ fn every_line_the_client_counts_was_answered_by_the_server() {
     );
     let lines = figure(&stdout, "lines");
     assert!(lines > 0);
-    assert_eq!(lines % 8, 0, "whole bursts of 8 only");
+    assert!(lines.is_multiple_of(8), "whole bursts of 8 only");
     assert_eq!(figure(&stdout, "mismatched replies"), 0);
     assert_eq!(figure(&stdout, "connection errors"), 0);
 
@@ -68,7 +68,7 @@ fn wrong_replies_are_counted_and_fail_the_run() {
                     while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=end).collect();
                         count += 1;
-                        if count % 3 == 0 {
+                        if count.is_multiple_of(3) {
                             out.extend(line.to_ascii_lowercase());
                         } else {
                             out.extend(line.to_ascii_uppercase());
