@@ -68,13 +68,19 @@ build_with_debian_std_sources() {
 }
 
 # Every crate under plugins/ that builds a cdylib is a plugin (the SDK is not).
+# Those under plugins/testing/ exist for the tests and go to a folder apart.
 packages=()
 names=()
+folders=()
 while IFS= read -r crate_manifest; do
     grep -q 'crate-type *= *\["cdylib"\]' "$crate_manifest" || continue
     name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$crate_manifest" | head -n 1)
     packages+=(-p "$name")
     names+=("$name")
+    case "$crate_manifest" in
+        "$root/plugins/testing/"*) folders+=("$out/testing") ;;
+        *) folders+=("$out") ;;
+    esac
 done < <(find "$root/plugins" -mindepth 2 -maxdepth 3 -name Cargo.toml | sort)
 [ ${#names[@]} -gt 0 ] || { say "no plugin crates found under plugins/"; exit 1; }
 
@@ -85,10 +91,11 @@ else
 fi
 
 ensure_wasm_tools
-mkdir -p "$out"
-for name in "${names[@]}"; do
+for i in "${!names[@]}"; do
+    name=${names[$i]}
+    mkdir -p "${folders[$i]}"
     core="$target_dir/$target/release/${name//-/_}.wasm"
-    component="$out/$name.wasm"
+    component="${folders[$i]}/$name.wasm"
     # Only redo the componentization when the core module changed.
     if [ ! -f "$component" ] || [ "$core" -nt "$component" ]; then
         wasm-tools component new "$core" -o "$component.tmp"

@@ -177,7 +177,7 @@ fn shutdown_answers_what_was_read_then_closes_open_connections() {
     busy.write_all(b"before shutdown\n").unwrap();
     assert_eq!(read_exact(&mut busy, 16), b"BEFORE SHUTDOWN\n");
     let (status, printed) = server.terminate();
-    assert!(status.success());
+    assert!(status.success(), "exit status {status}");
     assert!(printed.contains("Connections: 2"), "{printed}");
     assert_eq!(read_to_end(&mut idle), b"");
     assert_eq!(read_to_end(&mut busy), b"");

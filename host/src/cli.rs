@@ -121,6 +121,7 @@ impl ServeArgs {
             stats: Arc::new(Stats::default()),
             shutdown: shutdown.clone(),
         };
+        let signals = ShutdownSignals::install()?;
         let server = Server::bind(self.listen, context).await?;
         let addr = server.local_addr()?;
         // Scripts and tests read this line to learn the port.
@@ -129,23 +130,36 @@ impl ServeArgs {
             plugin.path().display(),
             self.framing.name()
         );
-        tokio::spawn(cancel_on_signal(shutdown));
+        tokio::spawn(signals.cancel_on_signal(shutdown));
         let summary = server.run().await;
         println!("{summary}");
         Ok(())
     }
 }
 
-/// Cancels `shutdown` on Ctrl-C (SIGINT) or SIGTERM.
-async fn cancel_on_signal(shutdown: CancellationToken) -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let name = tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
-    };
-    tracing::info!("{name}: shutting down");
-    shutdown.cancel();
-    Ok(())
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from before the server says it
+/// listens, so that a signal sent right after that line is never missed.
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    /// Cancels `shutdown` at the first signal.
+    async fn cancel_on_signal(mut self, shutdown: CancellationToken) {
+        let name = tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        };
+        tracing::info!("{name}: shutting down");
+        shutdown.cancel();
+    }
 }

@@ -174,6 +174,7 @@ impl Connection {
                     let encoded = encode_replies(
                         &batch,
                         replies,
+                        policy == OnPluginError::Close,
                         |index, message, out| match policy {
                             OnPluginError::Pass => out.extend_from_slice(nth_line(input, index)),
                             _ => write_error_text(out, &format!("plugin: {message}")),

@@ -251,10 +251,11 @@ impl BatchReplies<'_> {
 /// Appends the wire bytes of a batch's replies to `out`, restoring each
 /// input line's line ending on its reply lines. A failed line is answered by
 /// the one line `failed_line` writes (without line ending) given its index
-/// and message.
+/// and message; with `stop_at_failure` nothing after it is answered.
 pub fn encode_replies(
     batch: &Batch,
     replies: BatchReplies<'_>,
+    stop_at_failure: bool,
     mut failed_line: impl FnMut(usize, &str, &mut Vec<u8>),
     out: &mut Vec<u8>,
 ) -> Result<(), MalformedReply> {
@@ -279,6 +280,9 @@ pub fn encode_replies(
         if let Some((_, message)) = failed.next_if(|(i, _)| *i as usize == index) {
             failed_line(index, message, out);
             out.extend_from_slice(ending);
+            if stop_at_failure {
+                return Ok(());
+            }
         } else {
             for reply_line in replies.output[start..end].split_inclusive(|&b| b == b'\n') {
                 out.extend_from_slice(reply_line.strip_suffix(b"\n").unwrap_or(reply_line));
@@ -328,7 +332,7 @@ mod tests {
             ends: &ends,
             failed: &[],
         };
-        encode_replies(&batch, replies, |_, _, _| {}, &mut out).unwrap();
+        encode_replies(&batch, replies, false, |_, _, _| {}, &mut out).unwrap();
         out
     }
 
@@ -456,7 +460,7 @@ mod tests {
             ends: &ends,
             failed: &[],
         };
-        encode_replies(&batch, replies, |_, _, _| {}, &mut out).unwrap();
+        encode_replies(&batch, replies, false, |_, _, _| {}, &mut out).unwrap();
         assert_eq!(out, b"KEEP\r\nS\r\nPLIT\r\n");
     }
 
@@ -475,6 +479,7 @@ mod tests {
         encode_replies(
             &batch,
             replies,
+            false,
             |index, message, out| {
                 out.extend_from_slice(format!("ERR {index} {message}").as_bytes())
             },
@@ -482,6 +487,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, b"A\nERR 1 no b\r\nC\n");
+
+        let mut out = Vec::new();
+        encode_replies(&batch, replies, true, |_, _, _| {}, &mut out).unwrap();
+        assert_eq!(out, b"A\n\r\n");
     }
 
     #[test]
@@ -500,7 +509,7 @@ mod tests {
                 failed: &[],
             };
             assert!(
-                encode_replies(&batch, replies, |_, _, _| {}, &mut Vec::new()).is_err(),
+                encode_replies(&batch, replies, false, |_, _, _| {}, &mut Vec::new()).is_err(),
                 "{ends:?}"
             );
         }
@@ -510,6 +519,6 @@ mod tests {
             ends: &[2, 4],
             failed: &failed,
         };
-        assert!(encode_replies(&batch, replies, |_, _, _| {}, &mut Vec::new()).is_err());
+        assert!(encode_replies(&batch, replies, false, |_, _, _| {}, &mut Vec::new()).is_err());
     }
 }

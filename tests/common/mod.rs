@@ -28,30 +28,30 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// Everything the server printed on stdout after its listening line.
     stdout: mpsc::Receiver<String>,
+    /// The server's log lines (stderr), also echoed to the test's stderr.
+    stderr: mpsc::Receiver<String>,
 }
 
 impl ServerProcess {
     /// Starts `yell-host` with `args` on 127.0.0.1:0 and waits until it
     /// listens.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_logging(args, "warn")
+    }
+
+    /// Like [`ServerProcess::start`], with `RUST_LOG` set to `log_filter`.
+    pub fn start_logging(args: &[&str], log_filter: &str) -> Self {
         let mut child = Command::new(binary())
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log_filter)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start yell-host");
-        let (lines_tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = forward_lines(child.stdout.take().unwrap(), false);
+        let stderr = forward_lines(child.stderr.take().unwrap(), true);
         let first = lines
             .recv_timeout(STEP_TIMEOUT)
             .expect("yell-host printed no listening line");
@@ -65,7 +65,22 @@ impl ServerProcess {
             child,
             addr,
             stdout: lines,
+            stderr,
         }
+    }
+
+    /// Waits for a log line containing all of `needles`; returns it.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            let Ok(line) = self.stderr.recv_timeout(left) else {
+                break;
+            };
+            if needles.iter().all(|needle| line.contains(needle)) {
+                return line;
+            }
+        }
+        panic!("no log line with {needles:?}");
     }
 
     pub fn connect(&self) -> TcpStream {
@@ -92,6 +107,24 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads `from` line by line on a thread into a channel (echoing each line
+/// to stderr when `echo`, so failing tests show the server's log).
+fn forward_lines(from: impl Read + Send + 'static, echo: bool) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if echo {
+                eprintln!("[yell-host] {line}");
+            }
+            if tx.send(line).is_err() && !echo {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Connects with read and write timeouts, so a test never hangs.

@@ -1,0 +1,66 @@
+//! A test plugin that misbehaves on command, to prove the host survives each
+//! kind of misbehaviour. Every other line is upper-cased, so a test can show
+//! the next line is served well again.
+//!
+//! - `spin`: loops forever (the call deadline must end it);
+//! - `grow`: allocates without end (the memory cap must end it);
+//! - `panic`: panics, which traps (`panic = "abort"`);
+//! - `recurse`: recurses without end (stack overflow);
+//! - `huge N`: answers with one line of N MiB (the reply cap must refuse it).
+
+use yell_plugin::{Config, LinePlugin, Reply};
+
+struct Hostile;
+
+impl LinePlugin for Hostile {
+    fn new(config: &Config) -> Result<Self, String> {
+        config.allow_only(&[])?;
+        Ok(Hostile)
+    }
+
+    fn transform(&mut self, line: &[u8], reply: &mut Reply) -> Result<(), String> {
+        match line {
+            b"spin" => spin(),
+            b"grow" => grow(),
+            b"panic" => panic!("asked to panic"),
+            b"recurse" => {
+                let depth = recurse(std::hint::black_box(1));
+                reply.push(depth.to_string());
+            }
+            _ => match line.strip_prefix(b"huge ") {
+                Some(mib) => {
+                    let mib: usize = std::str::from_utf8(mib)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or("huge takes a number of MiB")?;
+                    reply.push(vec![b'H'; mib << 20]);
+                }
+                None => reply.push_map(line, |b| b.to_ascii_uppercase()),
+            },
+        }
+        Ok(())
+    }
+}
+
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn grow() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        // Touch every page so the memory is really used.
+        hoard.push(vec![1; 1 << 20]);
+        std::hint::black_box(&hoard);
+    }
+}
+
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    recurse(frame[3] + 1) + frame[7]
+}
+
+yell_plugin::export_plugin!(Hostile);

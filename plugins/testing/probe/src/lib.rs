@@ -1,0 +1,79 @@
+//! A test plugin that exercises every part of the plugin contract, so the
+//! host's handling of each is tested with a real component:
+//!
+//! - `drop ...` has no reply line; `split a b c` has one per word;
+//! - `fail why` is refused with the message `why`;
+//! - `log text` logs `text` at info level and answers `logged`;
+//! - `conn` answers the connection id;
+//! - any other line is answered as `<prefix><line>`; the prefix comes from
+//!   the `prefix` configuration key (default empty);
+//! - a new connection is greeted with `welcome <id>`, and a connection that
+//!   finishes hears `bye <id> after <n> lines` (n counted per connection by
+//!   this instance: exact while one instance serves, as in the tests);
+//! - configuration `refuse=<why>` makes init fail with `why`.
+
+use std::collections::HashMap;
+
+use yell_plugin::{log, Config, ConnectionId, LinePlugin, Reply};
+
+struct Probe {
+    prefix: Vec<u8>,
+    lines_seen: HashMap<ConnectionId, u64>,
+}
+
+impl LinePlugin for Probe {
+    fn new(config: &Config) -> Result<Self, String> {
+        config.allow_only(&["prefix", "refuse"])?;
+        if let Some(why) = config.get("refuse") {
+            return Err(why.to_string());
+        }
+        Ok(Probe {
+            prefix: config.get("prefix").unwrap_or_default().as_bytes().to_vec(),
+            lines_seen: HashMap::new(),
+        })
+    }
+
+    fn transform(&mut self, line: &[u8], reply: &mut Reply) -> Result<(), String> {
+        self.transform_for(0, line, reply)
+    }
+
+    fn transform_for(
+        &mut self,
+        conn: ConnectionId,
+        line: &[u8],
+        reply: &mut Reply,
+    ) -> Result<(), String> {
+        *self.lines_seen.entry(conn).or_default() += 1;
+        let (word, rest) = match line.iter().position(|&b| b == b' ') {
+            Some(space) => (&line[..space], &line[space + 1..]),
+            None => (line, &b""[..]),
+        };
+        match word {
+            b"drop" => {}
+            b"split" => {
+                for part in rest.split(|&b| b == b' ').filter(|part| !part.is_empty()) {
+                    reply.push(part);
+                }
+            }
+            b"fail" => return Err(String::from_utf8_lossy(rest).into_owned()),
+            b"log" => {
+                log::info(&String::from_utf8_lossy(rest));
+                reply.push("logged");
+            }
+            b"conn" => reply.push(conn.to_string()),
+            _ => reply.push([&self.prefix[..], line].concat()),
+        }
+        Ok(())
+    }
+
+    fn connection_opened(&mut self, conn: ConnectionId, reply: &mut Reply) {
+        reply.push(format!("welcome {conn}"));
+    }
+
+    fn connection_closed(&mut self, conn: ConnectionId, reply: &mut Reply) {
+        let lines = self.lines_seen.remove(&conn).unwrap_or(0);
+        reply.push(format!("bye {conn} after {lines} lines"));
+    }
+}
+
+yell_plugin::export_plugin!(Probe);
