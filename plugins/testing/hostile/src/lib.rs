@@ -58,6 +58,8 @@ fn grow() -> ! {
     }
 }
 
+// Unbounded on purpose: the point is to overflow the stack.
+#[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     let frame = std::hint::black_box([depth; 64]);
     recurse(frame[3] + 1) + frame[7]
