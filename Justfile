@@ -23,6 +23,11 @@ test: build-plugins
 install: build-plugins
     cargo install --locked --path .
 
-# Throughput against the reference peers in ../shared/peers (same run, ratios).
+# Throughput against the reference peers in ../shared/peers (same run, ratios), then micro-costs.
 bench: build-plugins
     scripts/bench-peers.sh
+    cargo bench --bench plugin_call
+
+# Property-test the framer against its reference model with many cases (bounded by CASES).
+fuzz CASES="200000":
+    PROPTEST_CASES={{CASES}} cargo test --release --test framing_model

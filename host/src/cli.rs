@@ -66,24 +66,66 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = Framing::Lines)]
     pub framing: Framing,
 
-    /// Longest line accepted, in bytes without the line ending; a client
-    /// sending a longer one gets an error line and is closed.
-    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_line_length: u32,
+    /// Longest line accepted, without the line ending (bytes, or with a
+    /// unit: `64KiB`); a client sending a longer one gets an error line and
+    /// is closed.
+    #[arg(long, default_value = "64KiB", value_parser = parse_byte_size)]
+    pub max_line_length: usize,
 
     /// Longest a single plugin call may run (e.g. `100ms`, `2s`).
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub plugin_timeout: Duration,
 
-    /// Most memory one plugin instance may use, in MiB.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub plugin_memory_mib: u32,
+    /// Most linear memory one plugin instance may use (e.g. `64MiB`).
+    #[arg(long, default_value = "64MiB", value_parser = parse_byte_size)]
+    pub plugin_memory: usize,
+
+    /// Largest reply one plugin call may return (e.g. `16MiB`); a larger one
+    /// is answered as a plugin error.
+    #[arg(long, default_value = "16MiB", value_parser = parse_byte_size)]
+    pub max_reply: usize,
+
+    /// A connection that completes no line for this long (or whose client
+    /// reads none of its replies for this long) is closed with an error
+    /// line; `0s` never closes.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most connections served at once; each one past it gets an error line
+    /// and is closed.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 
     /// What a plugin failure means for the connection: answer an error line
     /// and go on (`error`), answer it and close (`close`), or pass the input
     /// through unchanged (`pass`).
     #[arg(long, value_enum, default_value_t = OnPluginError::Error)]
     pub on_plugin_error: OnPluginError,
+}
+
+/// Parses a size in bytes: a number with an optional binary unit (`B`,
+/// `KiB`, `MiB`, `GiB`; `K`, `M`, `G` mean the same).
+pub fn parse_byte_size(raw: &str) -> Result<usize> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: usize = number
+        .parse()
+        .with_context(|| format!("expected a size such as 65536 or 64KiB, got {raw:?}"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" | "k" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        other => bail!("unknown size unit {other:?} (use B, KiB, MiB or GiB)"),
+    };
+    let bytes = number
+        .checked_mul(1 << shift)
+        .with_context(|| format!("size {raw:?} is too large"))?;
+    if bytes == 0 {
+        bail!("size must be more than zero");
+    }
+    Ok(bytes)
 }
 
 fn parse_key_value(raw: &str) -> Result<(String, String)> {
@@ -107,8 +149,10 @@ impl ServeArgs {
         let plugin_path = locate_plugin(&self.plugin, &plugin_dir)?;
         let limits = PluginLimits {
             call_timeout: self.plugin_timeout,
-            memory_bytes: (self.plugin_memory_mib as usize) << 20,
+            memory_bytes: self.plugin_memory,
+            reply_bytes: self.max_reply,
         };
+        crate::server::raise_open_file_limit();
         let runtime = PluginRuntime::new(limits)?;
         let plugin = Arc::new(runtime.load(&plugin_path, &self.plugin_config)?);
 
@@ -116,13 +160,14 @@ impl ServeArgs {
         let context = ConnectionContext {
             plugin: plugin.clone(),
             framing: self.framing,
-            framer: LineFramer::new(self.max_line_length as usize),
+            framer: LineFramer::new(self.max_line_length),
             on_plugin_error: self.on_plugin_error,
+            idle_timeout: (!self.idle_timeout.is_zero()).then_some(self.idle_timeout),
             stats: Arc::new(Stats::default()),
             shutdown: shutdown.clone(),
         };
         let signals = ShutdownSignals::install()?;
-        let server = Server::bind(self.listen, context).await?;
+        let server = Server::bind(self.listen, context, self.max_connections as u64).await?;
         let addr = server.local_addr()?;
         // Scripts and tests read this line to learn the port.
         println!(
@@ -161,5 +206,21 @@ impl ShutdownSignals {
         };
         tracing::info!("{name}: shutting down");
         shutdown.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("65536").unwrap(), 65536);
+        assert_eq!(parse_byte_size("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_byte_size("16M").unwrap(), 16 << 20);
+        assert_eq!(parse_byte_size("1 GiB").unwrap(), 1 << 30);
+        assert!(parse_byte_size("0").is_err());
+        assert!(parse_byte_size("12 parsecs").is_err());
+        assert!(parse_byte_size("KiB").is_err());
     }
 }

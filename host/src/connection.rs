@@ -7,19 +7,26 @@
 //! connection, never the server.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::framing::{encode_replies, BatchReplies, FrameError, Framing, LineFramer};
 use crate::plugin::{Plugin, PluginError};
 use crate::stats::Stats;
 
-/// How much is read from a socket at a time. A pipelining client's lines
+/// Most that is read from a socket at a time. A pipelining client's lines
 /// arrive in reads of up to this size, which are the plugin's batches.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// What a connection first reads at a time. Reads grow towards
+/// [`READ_CHUNK`] only for clients that fill them, so ten thousand quiet
+/// connections hold a few KiB each rather than 64 KiB.
+const FIRST_READ: usize = 4 * 1024;
 
 /// How long a connection closed on an error keeps reading (and discarding)
 /// so that the client gets the error line rather than a reset.
@@ -44,21 +51,30 @@ pub struct ConnectionContext {
     pub framing: Framing,
     pub framer: LineFramer,
     pub on_plugin_error: OnPluginError,
+    /// Close a connection that completes no line, or reads none of its
+    /// replies, for this long.
+    pub idle_timeout: Option<Duration>,
     pub stats: Arc<Stats>,
     /// Cancelled when the server shuts down: stop reading, finish, close.
     pub shutdown: CancellationToken,
 }
 
 /// Serves one client until it closes, fails, or the server shuts down.
-pub async fn serve_connection(stream: TcpStream, id: u64, context: Arc<ConnectionContext>) {
-    context.stats.connection_opened();
+/// `active` is this connection's place in the count of open connections.
+pub async fn serve_connection(
+    stream: TcpStream,
+    id: u64,
+    context: Arc<ConnectionContext>,
+    active: ActiveConnection,
+) {
     let peer = stream.peer_addr().ok();
     tracing::debug!(connection = id, ?peer, "connection opened");
     let mut connection = Connection {
         id,
         stream,
-        read_buffer: BytesMut::with_capacity(READ_CHUNK),
-        write_buffer: Vec::with_capacity(READ_CHUNK),
+        read_buffer: BytesMut::new(),
+        read_size: FIRST_READ,
+        write_buffer: Vec::new(),
         context: context.clone(),
     };
     let end = connection.run().await;
@@ -71,7 +87,25 @@ pub async fn serve_connection(stream: TcpStream, id: u64, context: Arc<Connectio
         Ok(end) => tracing::debug!(connection = id, ?end, "connection closed"),
         Err(error) => tracing::debug!(connection = id, %error, "connection failed"),
     }
-    context.stats.connection_closed();
+    drop(active);
+}
+
+/// Counts a connection as open until dropped, whatever way its task ends.
+pub struct ActiveConnection {
+    stats: Arc<Stats>,
+}
+
+impl ActiveConnection {
+    pub fn new(stats: Arc<Stats>) -> Self {
+        stats.connection_opened();
+        ActiveConnection { stats }
+    }
+}
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.stats.connection_closed();
+    }
 }
 
 /// Why a connection ended without an I/O error.
@@ -83,12 +117,16 @@ enum End {
     Shutdown,
     /// The connection was closed after an error line.
     ClosedOnError,
+    /// No line was completed within the idle timeout.
+    IdleTimeout,
 }
 
 struct Connection {
     id: u64,
     stream: TcpStream,
     read_buffer: BytesMut,
+    /// How much the next read asks for; grows while reads fill it.
+    read_size: usize,
     /// The replies of one read, sent with one write.
     write_buffer: Vec<u8>,
     context: Arc<ConnectionContext>,
@@ -119,19 +157,49 @@ impl Connection {
         // take its lock once per batch.
         let shutdown = self.context.shutdown.clone();
         let mut shutdown = std::pin::pin!(shutdown.cancelled());
+        // The idle timer is re-armed lazily: answering a batch only notes
+        // the time, and an expiry before the noted time plus the timeout
+        // just sleeps again.
+        let idle_timeout = self.context.idle_timeout;
+        let mut last_progress = Instant::now();
+        let mut idle = std::pin::pin!(tokio::time::sleep(
+            idle_timeout.unwrap_or(Duration::MAX / 4)
+        ));
         loop {
-            self.read_buffer.reserve(READ_CHUNK);
+            self.read_buffer.reserve(self.read_size);
+            let want = self.read_buffer.capacity() - self.read_buffer.len();
             let read = tokio::select! {
                 biased;
                 _ = &mut shutdown => return Ok(End::Shutdown),
                 read = self.stream.read_buf(&mut self.read_buffer) => read?,
+                _ = &mut idle, if idle_timeout.is_some() => {
+                    let timeout = idle_timeout.unwrap_or_default();
+                    let due = last_progress + timeout;
+                    if Instant::now() < due {
+                        idle.as_mut().reset(due);
+                        continue;
+                    }
+                    push_error_line(
+                        &mut self.write_buffer,
+                        &format!("idle timeout: no complete line for {}", humantime::format_duration(timeout)),
+                    );
+                    self.flush().await?;
+                    self.close_after_error().await;
+                    return Ok(End::IdleTimeout);
+                }
             };
+            if read == want && self.read_size < READ_CHUNK {
+                self.read_size *= 2;
+            }
             self.context.stats.bytes_read(read);
             let eof = read == 0;
-            let close = match self.context.framing {
+            let (answered, close) = match self.context.framing {
                 Framing::Lines => self.answer_lines(&plugin, eof),
                 Framing::Raw => self.answer_raw(&plugin),
             };
+            if answered && idle_timeout.is_some() {
+                last_progress = Instant::now();
+            }
             self.flush().await?;
             if close {
                 self.close_after_error().await;
@@ -144,19 +212,22 @@ impl Connection {
     }
 
     /// Answers every whole line in the read buffer (and the final line at
-    /// EOF). Returns whether the connection must be closed.
-    fn answer_lines(&mut self, plugin: &Plugin, eof: bool) -> bool {
+    /// EOF). Returns whether any line was answered, and whether the
+    /// connection must be closed.
+    fn answer_lines(&mut self, plugin: &Plugin, eof: bool) -> (bool, bool) {
         let framer = self.context.framer;
+        let mut answered = false;
         loop {
             let batch = match framer.next_batch(&self.read_buffer, eof) {
                 Ok(Some(batch)) => batch,
-                Ok(None) => return false,
+                Ok(None) => return (answered, false),
                 Err(error @ FrameError::LineTooLong { .. }) => {
                     self.context.stats.line_too_long();
                     push_error_line(&mut self.write_buffer, &error.to_string());
-                    return true;
+                    return (answered, true);
                 }
             };
+            answered = true;
             let input = batch.plugin_input(&self.read_buffer);
             let close = match plugin.transform_batch(self.id, input) {
                 Ok(reply) => {
@@ -204,20 +275,20 @@ impl Connection {
             self.context.stats.lines_answered(batch.lines);
             self.read_buffer.advance(batch.consumed);
             if close {
-                return true;
+                return (answered, true);
             }
         }
     }
 
-    /// Answers the whole read buffer as one raw chunk. Returns whether the
-    /// connection must be closed.
-    fn answer_raw(&mut self, plugin: &Plugin) -> bool {
+    /// Answers the whole read buffer as one raw chunk. Returns whether
+    /// anything was answered, and whether the connection must be closed.
+    fn answer_raw(&mut self, plugin: &Plugin) -> (bool, bool) {
         if self.read_buffer.is_empty() {
-            return false;
+            return (false, false);
         }
-        let chunk = self.read_buffer.split();
         self.context.stats.lines_answered(1);
-        match plugin.transform_raw(self.id, &chunk) {
+        let chunk = &self.read_buffer[..];
+        let close = match plugin.transform_raw(self.id, chunk) {
             Ok(reply) => {
                 self.write_buffer.extend_from_slice(&reply);
                 false
@@ -226,10 +297,12 @@ impl Connection {
                 &self.context,
                 self.id,
                 &error,
-                &chunk,
+                chunk,
                 &mut self.write_buffer,
             ),
-        }
+        };
+        self.read_buffer.clear();
+        (true, close)
     }
 
     /// The client sent EOF and every line is answered: last words, then
@@ -262,16 +335,39 @@ impl Connection {
         .await;
     }
 
+    /// Writes the pending replies. A client that reads none of them for the
+    /// idle timeout is given up on: the server stops reading from a client
+    /// while its replies wait (backpressure), but not forever.
     async fn flush(&mut self) -> std::io::Result<()> {
         if self.write_buffer.is_empty() {
             return Ok(());
         }
-        self.stream.write_all(&self.write_buffer).await?;
+        // Usually the socket takes it all at once; only a full socket needs
+        // the waiting (and the timer) below.
+        let written = match self.stream.try_write(&self.write_buffer) {
+            Ok(written) => written,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(error) => return Err(error),
+        };
+        if written < self.write_buffer.len() {
+            let rest = &self.write_buffer[written..];
+            match self.context.idle_timeout {
+                None => self.stream.write_all(rest).await?,
+                Some(timeout) => tokio::time::timeout(timeout, self.stream.write_all(rest))
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the client read none of its replies for the idle timeout",
+                        )
+                    })??,
+            }
+        }
         self.context.stats.bytes_written(self.write_buffer.len());
         self.write_buffer.clear();
         // Keep a burst's large buffer from staying with an idle connection.
         if self.write_buffer.capacity() > 4 * READ_CHUNK {
-            self.write_buffer.shrink_to(READ_CHUNK);
+            self.write_buffer = Vec::new();
         }
         Ok(())
     }

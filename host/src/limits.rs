@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, ResourceLimiter};
 
 /// How often the engine's epoch advances. A call's deadline is a number of
 /// ticks, so this is the deadline's resolution; 10 ms costs nothing
@@ -21,6 +21,8 @@ pub struct PluginLimits {
     pub call_timeout: Duration,
     /// Most linear memory one instance may hold, in bytes.
     pub memory_bytes: usize,
+    /// Largest reply one call may return, in bytes.
+    pub reply_bytes: usize,
 }
 
 impl Default for PluginLimits {
@@ -28,6 +30,7 @@ impl Default for PluginLimits {
         PluginLimits {
             call_timeout: Duration::from_millis(100),
             memory_bytes: 64 << 20,
+            reply_bytes: 16 << 20,
         }
     }
 }
@@ -39,14 +42,68 @@ impl PluginLimits {
         (self.call_timeout.as_nanos().div_ceil(tick)).max(1) as u64
     }
 
-    /// The per-store resource limits wasmtime enforces.
-    pub fn store_limits(&self) -> StoreLimits {
-        StoreLimitsBuilder::new()
-            .memory_size(self.memory_bytes)
-            // A failed memory.grow would let a careless guest limp on; a trap
-            // ends the call with a message that names the cause.
-            .trap_on_grow_failure(true)
-            .build()
+    /// A fresh limiter for one instance's store.
+    pub fn instance_limiter(&self) -> InstanceLimiter {
+        InstanceLimiter {
+            max_memory: self.memory_bytes,
+            memory: 0,
+        }
+    }
+}
+
+/// Most table elements an instance may have; far above what compiled Rust
+/// needs (function tables hold a few hundred entries).
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Caps one instance's linear memory and tracks how much it holds, so that an
+/// instance that grew large can be dropped rather than pooled.
+#[derive(Debug)]
+pub struct InstanceLimiter {
+    max_memory: usize,
+    /// Bytes of linear memory the instance holds now, all memories together.
+    memory: usize,
+}
+
+impl InstanceLimiter {
+    /// Bytes of linear memory the instance holds.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory
+    }
+}
+
+impl ResourceLimiter for InstanceLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.memory - current + desired;
+        if total > self.max_memory {
+            // A trap rather than a failed memory.grow: a careless guest would
+            // limp on, and the message names the cause.
+            return Err(wasmtime::format_err!(
+                "memory limit exceeded: the plugin asked for {} MiB, the limit is {} MiB",
+                total.div_ceil(1 << 20),
+                self.max_memory >> 20
+            ));
+        }
+        self.memory = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Err(wasmtime::format_err!(
+                "table limit exceeded: the plugin asked for {desired} elements"
+            ));
+        }
+        Ok(true)
     }
 }
 

@@ -11,7 +11,10 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::{serve_connection, ConnectionContext};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::connection::{push_error_line, serve_connection, ActiveConnection, ConnectionContext};
 use crate::stats::Summary;
 
 /// How long shutdown waits for connections to write their last replies
@@ -22,18 +25,25 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Server {
     listener: TcpListener,
     context: Arc<ConnectionContext>,
+    /// Connections served at once; those past it are refused.
+    max_connections: u64,
 }
 
 impl Server {
     /// Binds `addr`; the plugin in `context` is already loaded, so a bad
     /// plugin fails before anything listens.
-    pub async fn bind(addr: SocketAddr, context: ConnectionContext) -> Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        context: ConnectionContext,
+        max_connections: u64,
+    ) -> Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         Ok(Server {
             listener,
             context: Arc::new(context),
+            max_connections,
         })
     }
 
@@ -55,9 +65,19 @@ impl Server {
                 accepted = self.listener.accept() => accepted,
             };
             match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
+                    let stats = &self.context.stats;
+                    if stats.connections_active() >= self.max_connections {
+                        stats.connection_refused();
+                        tracing::debug!(%peer, "refused: too many connections");
+                        tracker.spawn(refuse(stream, self.max_connections));
+                        continue;
+                    }
+                    // Counted here, not in the task, so a burst of accepts
+                    // cannot overshoot the limit.
+                    let active = ActiveConnection::new(stats.clone());
                     let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    tracker.spawn(serve_connection(stream, id, self.context.clone()));
+                    tracker.spawn(serve_connection(stream, id, self.context.clone(), active));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: keep serving the
@@ -83,5 +103,39 @@ impl Server {
             );
         }
         self.context.stats.summary()
+    }
+}
+
+/// Tells a connection past the limit why it is closed, and closes it.
+async fn refuse(mut stream: TcpStream, max_connections: u64) {
+    let mut line = Vec::new();
+    push_error_line(
+        &mut line,
+        &format!("too many connections: the limit is {max_connections}"),
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&line).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// Raises this process's soft limit on open files to its hard limit: each
+/// connection is a file descriptor, and the usual soft limit of 1024 would
+/// refuse connections long before `--max-connections`.
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::debug!("could not raise the open file limit");
+            }
+        }
     }
 }

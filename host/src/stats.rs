@@ -22,6 +22,8 @@ pub struct Stats {
     line_errors: AtomicU64,
     /// Connections closed for sending a line past the maximum length.
     lines_too_long: AtomicU64,
+    /// Connections refused for being past `--max-connections`.
+    connections_refused: AtomicU64,
 }
 
 impl Default for Stats {
@@ -36,6 +38,7 @@ impl Default for Stats {
             plugin_failures: AtomicU64::new(0),
             line_errors: AtomicU64::new(0),
             lines_too_long: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
         }
     }
 }
@@ -44,6 +47,10 @@ impl Stats {
     pub fn connection_opened(&self) {
         self.connections_total.fetch_add(1, Relaxed);
         self.connections_active.fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Relaxed);
     }
 
     pub fn connection_closed(&self) {
@@ -89,6 +96,7 @@ impl Stats {
             plugin_failures: self.plugin_failures.load(Relaxed),
             line_errors: self.line_errors.load(Relaxed),
             lines_too_long: self.lines_too_long.load(Relaxed),
+            connections_refused: self.connections_refused.load(Relaxed),
         }
     }
 }
@@ -104,6 +112,7 @@ pub struct Summary {
     pub plugin_failures: u64,
     pub line_errors: u64,
     pub lines_too_long: u64,
+    pub connections_refused: u64,
 }
 
 impl Summary {
@@ -117,7 +126,11 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Uptime: {:.2} s", self.uptime.as_secs_f64())?;
-        writeln!(f, "Connections: {}", self.connections)?;
+        writeln!(
+            f,
+            "Connections: {} ({} refused past the limit)",
+            self.connections, self.connections_refused
+        )?;
         writeln!(f, "Lines: {}", self.lines)?;
         writeln!(f, "Lines per second: {:.0}", self.lines_per_second())?;
         writeln!(f, "Bytes in: {}", self.bytes_in)?;

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 /// Longest any single step of a test may wait on the server.
@@ -27,9 +27,9 @@ pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
     /// Everything the server printed on stdout after its listening line.
-    stdout: mpsc::Receiver<String>,
+    stdout: Mutex<mpsc::Receiver<String>>,
     /// The server's log lines (stderr), also echoed to the test's stderr.
-    stderr: mpsc::Receiver<String>,
+    stderr: Mutex<mpsc::Receiver<String>>,
 }
 
 impl ServerProcess {
@@ -64,8 +64,8 @@ impl ServerProcess {
         ServerProcess {
             child,
             addr,
-            stdout: lines,
-            stderr,
+            stdout: Mutex::new(lines),
+            stderr: Mutex::new(stderr),
         }
     }
 
@@ -73,7 +73,7 @@ impl ServerProcess {
     pub fn wait_for_log(&self, needles: &[&str]) -> String {
         let deadline = std::time::Instant::now() + STEP_TIMEOUT;
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            let Ok(line) = self.stderr.recv_timeout(left) else {
+            let Ok(line) = self.stderr.lock().unwrap().recv_timeout(left) else {
                 break;
             };
             if needles.iter().all(|needle| line.contains(needle)) {
@@ -87,6 +87,16 @@ impl ServerProcess {
         connect(self.addr)
     }
 
+    /// The server's resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.child.id(), "VmRSS")
+    }
+
+    /// The server's peak resident memory so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.child.id(), "VmHWM")
+    }
+
     /// Sends SIGTERM and returns the exit status and what was printed on
     /// stdout after the listening line.
     pub fn terminate(mut self) -> (ExitStatus, String) {
@@ -95,7 +105,8 @@ impl ServerProcess {
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
         let status = wait_with_timeout(&mut self.child, STEP_TIMEOUT);
         let mut printed = Vec::new();
-        while let Ok(line) = self.stdout.recv_timeout(Duration::from_secs(1)) {
+        let stdout = self.stdout.lock().unwrap();
+        while let Ok(line) = stdout.recv_timeout(Duration::from_secs(1)) {
             printed.push(line);
         }
         (status, printed.join("\n"))
@@ -106,6 +117,82 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `KiB` figure of /proc/PID/status.
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Reads one line, up to and with its '\n'.
+pub fn read_line(stream: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            Ok(_) => break,
+            Err(error) => panic!(
+                "reading a line: {error} (got {:?} so far)",
+                String::from_utf8_lossy(&line)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// A client on its own thread sending one line at a time and checking each
+/// reply is the line upper-cased, until stopped; proves other connections
+/// are unaffected by whatever a test does meanwhile.
+pub struct SteadyClient {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, Vec<String>)>,
+}
+
+impl SteadyClient {
+    pub fn start(addr: SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut stream = connect(addr);
+                let mut answered = 0u64;
+                let mut problems = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let line = format!("steady line {answered}\n");
+                    if let Err(error) = stream.write_all(line.as_bytes()) {
+                        problems.push(format!("write: {error}"));
+                        break;
+                    }
+                    let reply = read_line(&mut stream);
+                    if reply != line.to_uppercase() {
+                        problems.push(format!("sent {line:?}, got {reply:?}"));
+                        break;
+                    }
+                    answered += 1;
+                }
+                (answered, problems)
+            }
+        });
+        SteadyClient { stop, thread }
+    }
+
+    /// Stops the client and asserts every one of its lines was answered
+    /// right; returns how many.
+    pub fn finish(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (answered, problems) = self.thread.join().expect("steady client panicked");
+        assert!(problems.is_empty(), "the steady client saw: {problems:?}");
+        assert!(answered > 0, "the steady client got no reply at all");
+        answered
     }
 }
 

@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, StoreLimits, Trap};
+use wasmtime::{Engine, Store, Trap};
 
-use crate::limits::{EpochTicker, PluginLimits};
+use crate::limits::{EpochTicker, InstanceLimiter, PluginLimits};
 use pool::InstancePool;
 
 pub use bindings::yell::plugin::types::{BatchReply, LineError};
@@ -34,10 +34,10 @@ mod bindings {
 /// The WIT world a plugin component must implement, for error messages.
 pub const PLUGIN_WORLD: &str = "yell:plugin/plugin@0.1.0";
 
-/// What a plugin instance's store carries: its limits, and its name for the
-/// log import.
+/// What a plugin instance's store carries: its memory limiter, and its name
+/// for the log import.
 pub struct PluginState {
-    limits: StoreLimits,
+    limiter: InstanceLimiter,
     plugin_name: Arc<str>,
 }
 
@@ -214,37 +214,62 @@ impl Plugin {
         }
     }
 
+    /// Refuses a reply larger than the limit. The host copied it out of the
+    /// instance already, but that copy is bounded by the instance's memory
+    /// cap; what is refused here never reaches a connection's buffers.
+    fn check_reply_size(&self, bytes: usize) -> Result<(), PluginError> {
+        let max = self.pool.limits().reply_bytes;
+        if bytes > max {
+            return Err(PluginError::ReplyTooLarge { bytes, max });
+        }
+        Ok(())
+    }
+
     /// Transforms a batch of '\n'-ended lines.
     pub fn transform_batch(&self, conn: u64, lines: &[u8]) -> Result<BatchReply, PluginError> {
-        self.with_instance(|instance| {
+        let reply = self.with_instance(|instance| {
             let (exports, store) = instance.exports();
             exports.call_transform_batch(store, conn, lines)
-        })
+        })?;
+        self.check_reply_size(reply.output.len())?;
+        Ok(reply)
     }
 
     /// Transforms a raw chunk (no framing).
     pub fn transform_raw(&self, conn: u64, chunk: &[u8]) -> Result<Vec<u8>, PluginError> {
-        self.with_instance(|instance| {
-            let (exports, store) = instance.exports();
-            exports.call_transform_raw(store, conn, chunk)
-        })?
-        .map_err(PluginError::Refused)
+        let reply = self
+            .with_instance(|instance| {
+                let (exports, store) = instance.exports();
+                exports.call_transform_raw(store, conn, chunk)
+            })?
+            .map_err(PluginError::Refused)?;
+        self.check_reply_size(reply.len())?;
+        Ok(reply)
     }
 
     /// Asks for the greeting of a new connection.
     pub fn connection_opened(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
-        self.with_instance(|instance| {
+        let reply = self.with_instance(|instance| {
             let (exports, store) = instance.exports();
             exports.call_connection_opened(store, conn)
-        })
+        })?;
+        self.check_reply_size(reply.len())?;
+        Ok(reply)
     }
 
     /// Tells the plugin a connection ended; returns its last words.
     pub fn connection_closed(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
-        self.with_instance(|instance| {
+        let reply = self.with_instance(|instance| {
             let (exports, store) = instance.exports();
             exports.call_connection_closed(store, conn)
-        })
+        })?;
+        self.check_reply_size(reply.len())?;
+        Ok(reply)
+    }
+
+    /// How many idle instances are pooled now.
+    pub fn idle_instances(&self) -> usize {
+        self.pool.idle_count()
     }
 }
 
@@ -262,6 +287,9 @@ pub enum PluginError {
     /// No instance could be made to run the call.
     #[error("cannot start an instance: {0}")]
     Start(String),
+    /// The reply was larger than the reply size limit.
+    #[error("reply too large: {bytes} bytes, the limit is {max}")]
+    ReplyTooLarge { bytes: usize, max: usize },
     /// The plugin itself answered with an error.
     #[error("{0}")]
     Refused(String),
@@ -269,12 +297,14 @@ pub enum PluginError {
 
 impl PluginError {
     fn from_call(error: wasmtime::Error) -> Self {
+        // The wasm backtrace is for the operator, not the client.
+        tracing::debug!("plugin call failed: {error:?}");
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PluginError::DeadlineExceeded,
             Some(trap) => PluginError::Trapped(trap.to_string()),
             // Errors raised by the host on the guest's behalf, such as the
-            // memory cap refusing to grow a memory.
-            None => PluginError::Trapped(format!("{error:#}")),
+            // memory cap refusing to grow a memory: the root cause says it.
+            None => PluginError::Trapped(error.root_cause().to_string()),
         }
     }
 
@@ -288,6 +318,7 @@ impl PluginError {
             PluginError::DeadlineExceeded => "deadline",
             PluginError::Trapped(_) => "trap",
             PluginError::Start(_) => "start",
+            PluginError::ReplyTooLarge { .. } => "reply_too_large",
             PluginError::Refused(_) => "refused",
         }
     }

@@ -14,6 +14,10 @@ use wasmtime::Store;
 use super::{bindings, PluginInstance, PluginState};
 use crate::limits::PluginLimits;
 
+/// An instance holding more linear memory than this after a call is dropped
+/// instead of pooled, so a burst's memory is given back to the system.
+const POOLED_INSTANCE_MAX_MEMORY: usize = 16 << 20;
+
 pub struct InstancePool {
     pre: bindings::PluginPre<PluginState>,
     /// Handed to every new instance's `init`.
@@ -58,19 +62,30 @@ impl InstancePool {
 
     /// Returns an instance whose last call succeeded.
     pub fn give_back(&self, instance: PluginInstance) {
+        if instance.store.data().limiter.memory_bytes() > POOLED_INSTANCE_MAX_MEMORY {
+            return;
+        }
         let mut idle = self.idle.lock().expect("instance pool lock");
         if idle.len() < self.max_idle {
             idle.push(instance);
         }
     }
 
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().expect("instance pool lock").len()
+    }
+
+    pub fn limits(&self) -> PluginLimits {
+        self.limits
+    }
+
     fn instantiate(&self, plugin_name: &Arc<str>) -> Result<PluginInstance> {
         let state = PluginState {
-            limits: self.limits.store_limits(),
+            limiter: self.limits.instance_limiter(),
             plugin_name: plugin_name.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.limits.deadline_ticks());
         let bindings = self

@@ -1,0 +1,118 @@
+//! Misbehaving plugins (the real `hostile` test component) end only their
+//! own call: the client gets one error line, the instance is replaced, every
+//! other connection goes on, and the memory comes back.
+
+mod common;
+
+use std::io::Write;
+
+use common::{read_line, read_to_end, ServerProcess, SteadyClient};
+
+fn hostile() -> String {
+    common::plugin_dir()
+        .join("testing/hostile.wasm")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Starts the server with the hostile plugin. The deadline is generous
+/// (unless `extra` sets one): the tests share two cores, and a call that
+/// legitimately copies megabytes must not be mistaken for a loop.
+fn start(extra: &[&str]) -> ServerProcess {
+    let plugin = hostile();
+    let timeout_given = extra.contains(&"--plugin-timeout");
+    let mut args = vec!["--plugin", plugin.as_str(), "--max-reply", "1MiB"];
+    if !timeout_given {
+        args.extend_from_slice(&["--plugin-timeout", "1s"]);
+    }
+    args.extend_from_slice(extra);
+    ServerProcess::start(&args)
+}
+
+#[test]
+fn each_misbehaviour_ends_only_its_own_call() {
+    let server = start(&[]);
+    let steady = SteadyClient::start(server.addr);
+    let cases = [
+        ("spin", "ERR plugin: deadline exceeded\n"),
+        ("grow", "ERR plugin: trapped: memory limit exceeded"),
+        (
+            "panic",
+            "ERR plugin: trapped: wasm trap: wasm `unreachable` instruction executed\n",
+        ),
+        ("recurse", "ERR plugin: trapped: "),
+        ("huge 4", "ERR plugin: reply too large: "),
+        ("huge 1000", "ERR plugin: trapped: memory limit exceeded"),
+    ];
+    for (line, expected) in cases {
+        let mut stream = server.connect();
+        stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let reply = read_line(&mut stream);
+        assert!(reply.starts_with(expected), "{line}: {reply:?}");
+        assert!(reply.ends_with('\n') && reply.matches('\n').count() == 1);
+        // The same connection is served by a fresh instance afterwards.
+        stream.write_all(b"still here\n").unwrap();
+        assert_eq!(read_line(&mut stream), "STILL HERE\n", "after {line}");
+    }
+    let answered = steady.finish();
+    eprintln!("steady client: {answered} lines answered right meanwhile");
+}
+
+#[test]
+fn memory_comes_back_after_memory_bombs_and_huge_replies() {
+    let server = start(&[]);
+    let mut stream = server.connect();
+    stream.write_all(b"warm up\n").unwrap();
+    assert_eq!(read_line(&mut stream), "WARM UP\n");
+    let before = server.rss_kib();
+    for _ in 0..5 {
+        for line in ["grow", "huge 8", "huge 900"] {
+            stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+            assert!(read_line(&mut stream).starts_with("ERR plugin: "), "{line}");
+        }
+    }
+    stream.write_all(b"done\n").unwrap();
+    assert_eq!(read_line(&mut stream), "DONE\n");
+    let peak = server.peak_rss_kib();
+    let after = server.rss_kib();
+    eprintln!("server RSS: before {before} KiB, peak {peak} KiB, after {after} KiB");
+    assert!(
+        peak > before,
+        "the bombs should have cost memory while they ran"
+    );
+    assert!(
+        after < before + 32 * 1024,
+        "memory did not come back: before {before} KiB, after {after} KiB"
+    );
+}
+
+#[test]
+fn the_close_policy_closes_after_the_error_line() {
+    let server = start(&["--on-plugin-error", "close"]);
+    let mut stream = server.connect();
+    stream.write_all(b"spin\n").unwrap();
+    assert_eq!(
+        String::from_utf8(read_to_end(&mut stream)).unwrap(),
+        "ERR plugin: deadline exceeded\n"
+    );
+}
+
+#[test]
+fn the_pass_policy_fails_open() {
+    let server = start(&["--on-plugin-error", "pass"]);
+    let mut stream = server.connect();
+    stream.write_all(b"panic\r\n").unwrap();
+    assert_eq!(read_line(&mut stream), "panic\r\n");
+    stream.write_all(b"fine\n").unwrap();
+    assert_eq!(read_line(&mut stream), "FINE\n");
+}
+
+#[test]
+fn a_short_deadline_is_honoured() {
+    let server = start(&["--plugin-timeout", "30ms"]);
+    let mut stream = server.connect();
+    let started = std::time::Instant::now();
+    stream.write_all(b"spin\n").unwrap();
+    assert_eq!(read_line(&mut stream), "ERR plugin: deadline exceeded\n");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
