@@ -28,6 +28,11 @@ trap cleanup EXIT
 yell_port=$(free_port)
 "$root/target/release/yell-host" --listen "127.0.0.1:$yell_port" >/dev/null 2>&1 &
 pids+=($!)
+# The same, with the Prometheus endpoint on, to show what metrics cost.
+metered_port=$(free_port)
+"$root/target/release/yell-host" --listen "127.0.0.1:$metered_port" \
+    --metrics-addr "127.0.0.1:$(free_port)" >/dev/null 2>&1 &
+pids+=($!)
 native_port=$(free_port)
 "$root/target/peers/release/native_server" "127.0.0.1:$native_port" &
 pids+=($!)
@@ -36,7 +41,7 @@ python3 "$peers/asyncio_yell_server.py" "$asyncio_port" >/dev/null &
 pids+=($!)
 
 # Wait until all three accept connections.
-for port in "$yell_port" "$native_port" "$asyncio_port"; do
+for port in "$yell_port" "$metered_port" "$native_port" "$asyncio_port"; do
     for _ in $(seq 100); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
@@ -53,11 +58,14 @@ measure() { # PORT DEPTH -> lines/s
     sed -n 's/.*lines_per_s=\([0-9]*\).*/\1/p' <<<"$out"
 }
 
-printf '%-6s %14s %14s %14s %12s %12s\n' depth yell-host native asyncio yell/native yell/asyncio
+printf '%-6s %11s %11s %11s %11s %12s %12s %14s\n' depth yell-host +metrics native asyncio \
+    yell/native yell/asyncio metrics-on/off
 for depth in 1 64; do
     yell=$(measure "$yell_port" "$depth")
+    metered=$(measure "$metered_port" "$depth")
     native=$(measure "$native_port" "$depth")
     asyncio=$(measure "$asyncio_port" "$depth")
-    printf '%-6s %14s %14s %14s %12.2f %12.2f\n' "$depth" "$yell" "$native" "$asyncio" \
-        "$(bc -l <<<"$yell / $native")" "$(bc -l <<<"$yell / $asyncio")"
+    printf '%-6s %11s %11s %11s %11s %12.2f %12.2f %14.2f\n' "$depth" "$yell" "$metered" "$native" \
+        "$asyncio" "$(bc -l <<<"$yell / $native")" "$(bc -l <<<"$yell / $asyncio")" \
+        "$(bc -l <<<"$metered / $yell")"
 done

@@ -15,9 +15,11 @@ use crate::client::ClientArgs;
 use crate::connection::{ConnectionContext, OnPluginError};
 use crate::framing::{Framing, LineFramer};
 use crate::limits::PluginLimits;
+use crate::metrics::{self, MetricsEndpoint};
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
 use crate::plugin::PluginRuntime;
 use crate::server::Server;
+use crate::stats::report::report_periodically;
 use crate::stats::Stats;
 
 /// A TCP line server whose line transform is a sandboxed WebAssembly plugin.
@@ -30,6 +32,22 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Log level (error, warn, info, debug, trace) or a full filter such as
+    /// `info,yell_host::connection=debug`; overrides RUST_LOG [default: info].
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +108,16 @@ pub struct ServeArgs {
     /// line; `0s` never closes.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
+
+    /// Log a stats line (lines/s, open connections, p99 plugin call time)
+    /// this often while there is traffic; `0s` turns it off.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub stats_interval: Duration,
+
+    /// Serve Prometheus metrics on this address (`/metrics`, and `/healthz`);
+    /// off unless given.
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// Most connections served at once; each one past it gets an error line
     /// and is closed.
@@ -155,6 +183,12 @@ impl ServeArgs {
         crate::server::raise_open_file_limit();
         let runtime = PluginRuntime::new(limits)?;
         let plugin = Arc::new(runtime.load(&plugin_path, &self.plugin_config)?);
+        // The recorder must exist before the stats register their histogram.
+        let metrics = match self.metrics_addr {
+            Some(addr) => Some((metrics::install_recorder()?, metrics::bind(addr).await?)),
+            None => None,
+        };
+        let stats = Arc::new(Stats::default());
 
         let shutdown = CancellationToken::new();
         let context = ConnectionContext {
@@ -163,7 +197,7 @@ impl ServeArgs {
             framer: LineFramer::new(self.max_line_length),
             on_plugin_error: self.on_plugin_error,
             idle_timeout: (!self.idle_timeout.is_zero()).then_some(self.idle_timeout),
-            stats: Arc::new(Stats::default()),
+            stats: stats.clone(),
             shutdown: shutdown.clone(),
         };
         let signals = ShutdownSignals::install()?;
@@ -175,6 +209,25 @@ impl ServeArgs {
             plugin.path().display(),
             self.framing.name()
         );
+        if let Some((handle, listener)) = metrics {
+            println!(
+                "yell-host metrics on http://{}/metrics",
+                listener.local_addr()?
+            );
+            let endpoint = Arc::new(MetricsEndpoint {
+                handle,
+                stats: stats.clone(),
+                plugin: plugin.clone(),
+            });
+            tokio::spawn(metrics::serve(listener, endpoint, shutdown.clone()));
+        }
+        if !self.stats_interval.is_zero() {
+            tokio::spawn(report_periodically(
+                stats.clone(),
+                self.stats_interval,
+                shutdown.clone(),
+            ));
+        }
         tokio::spawn(signals.cancel_on_signal(shutdown));
         let summary = server.run().await;
         println!("{summary}");

@@ -183,6 +183,7 @@ impl Connection {
                         &mut self.write_buffer,
                         &format!("idle timeout: no complete line for {}", humantime::format_duration(timeout)),
                     );
+                    self.context.stats.idle_timeout();
                     self.flush().await?;
                     self.close_after_error().await;
                     return Ok(End::IdleTimeout);
@@ -229,7 +230,12 @@ impl Connection {
             };
             answered = true;
             let input = batch.plugin_input(&self.read_buffer);
-            let close = match plugin.transform_batch(self.id, input) {
+            let started = std::time::Instant::now();
+            let result = plugin.transform_batch(self.id, input);
+            self.context
+                .stats
+                .plugin_called(batch.lines, started.elapsed());
+            let close = match result {
                 Ok(reply) => {
                     let failed: Vec<(u32, String)> = reply
                         .errors
@@ -288,7 +294,10 @@ impl Connection {
         }
         self.context.stats.lines_answered(1);
         let chunk = &self.read_buffer[..];
-        let close = match plugin.transform_raw(self.id, chunk) {
+        let started = std::time::Instant::now();
+        let result = plugin.transform_raw(self.id, chunk);
+        self.context.stats.plugin_called(1, started.elapsed());
+        let close = match result {
             Ok(reply) => {
                 self.write_buffer.extend_from_slice(&reply);
                 false
@@ -363,7 +372,8 @@ impl Connection {
                     })??,
             }
         }
-        self.context.stats.bytes_written(self.write_buffer.len());
+        let lines = memchr::memchr_iter(b'\n', &self.write_buffer).count();
+        self.context.stats.written(self.write_buffer.len(), lines);
         self.write_buffer.clear();
         // Keep a burst's large buffer from staying with an idle connection.
         if self.write_buffer.capacity() > 4 * READ_CHUNK {
@@ -382,7 +392,7 @@ fn answer_plugin_failure(
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> bool {
-    context.stats.plugin_failed();
+    context.stats.plugin_failed(error.kind());
     tracing::warn!(
         connection,
         plugin = context.plugin.name(),

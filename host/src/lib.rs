@@ -5,7 +5,7 @@
 //! [`server`] accepts → [`connection`] reads and writes → [`framing`] cuts
 //! bytes into batches of lines and puts replies back → [`plugin`] runs the
 //! batch through a pooled component instance under [`limits`]; [`stats`]
-//! counts along the way. [`client`] is the bundled load tester and [`cli`]
+//! counts along the way, and [`metrics`] serves the counts to Prometheus. [`client`] is the bundled load tester and [`cli`]
 //! the command line.
 
 pub mod cli;
@@ -13,6 +13,7 @@ pub mod client;
 pub mod connection;
 pub mod framing;
 pub mod limits;
+pub mod metrics;
 pub mod plugin;
 pub mod server;
 pub mod stats;

