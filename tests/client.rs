@@ -87,7 +87,12 @@ fn wrong_replies_are_counted_and_fail_the_run() {
     let lines = figure(&stdout, "lines");
     assert!(lines >= 3);
     assert_eq!(figure(&stdout, "mismatched replies"), lines / 3, "{stdout}");
-    assert!(stdout.contains("first: \"hello world\""), "{stdout}");
+    assert!(
+        stdout.contains(
+            "sent \"hello world\\n\", got \"hello world\\n\", expected \"HELLO WORLD\\n\""
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -101,7 +106,110 @@ fn no_server_is_a_clear_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("cannot connect to {addr}")),
+        stderr.contains(&format!("cannot connect to {addr} (refused)")),
         "{stderr}"
     );
+}
+
+#[test]
+fn json_report_holds_every_figure() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let output = run_client(&[
+        "-n", "2", "-d", "500ms", "--depth", "4", "--addr", &addr, "--json",
+    ]);
+    assert!(output.status.success());
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let lines = report["lines"].as_u64().unwrap();
+    assert!(lines > 0);
+    assert_eq!(report["connections"], 2);
+    assert_eq!(report["depth"], 4);
+    assert_eq!(report["verified"], true);
+    assert!(report["lines_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["bytes_per_second"].as_f64().unwrap() > 0.0);
+    for quantile in ["p50_us", "p90_us", "p99_us", "p99.9_us", "max_us"] {
+        assert!(
+            report["latency"][quantile].as_f64().unwrap() > 0.0,
+            "{quantile}"
+        );
+    }
+    assert!(report["latency"]["p50_us"].as_f64() <= report["latency"]["max_us"].as_f64());
+    for kind in ["refused", "reset", "timeout", "closed", "mismatch"] {
+        assert_eq!(report["errors"][kind], 0, "{kind}");
+    }
+    let slowest = report["connection_lines"]["slowest"].as_u64().unwrap();
+    let fastest = report["connection_lines"]["fastest"].as_u64().unwrap();
+    assert!(slowest <= fastest && slowest + fastest <= lines);
+}
+
+#[test]
+fn a_line_budget_sends_exactly_that_many_lines_taken_in_turn_from_a_file() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let file = std::env::temp_dir().join(format!("yell-client-messages-{}", std::process::id()));
+    std::fs::write(&file, "first line\nsecond, with more\n\ncaf\u{e9}\n").unwrap();
+    let output = run_client(&[
+        "-n",
+        "3",
+        "--lines",
+        "1000",
+        "--depth",
+        "7",
+        "--addr",
+        &addr,
+        "--message-file",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(figure(&stdout, "lines"), 1000);
+    assert_eq!(figure(&stdout, "mismatched replies"), 0);
+    let (_, summary) = server.terminate();
+    assert_eq!(figure(&summary, "Lines"), 1000, "{summary}");
+}
+
+#[test]
+fn an_open_loop_rate_is_held() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let output = run_client(&[
+        "-n", "2", "--rate", "2000", "-d", "2s", "--depth", "16", "--addr", &addr, "--json",
+    ]);
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rate = report["lines_per_second"].as_f64().unwrap();
+    assert!(
+        (1900.0..=2100.0).contains(&rate),
+        "asked 2000 lines/s, got {rate:.0}"
+    );
+    let lines = report["lines"].as_u64().unwrap();
+    assert!(
+        (3900..=4100).contains(&lines),
+        "{lines} lines in 2 s at 2000/s"
+    );
+}
+
+#[test]
+fn a_server_going_away_mid_run_is_reported_and_fails_the_run() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let client = Command::new(common::binary())
+        .args(["client", "-n", "2", "-d", "10s", "--addr", &addr])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(server); // killed
+    let output = client.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert_eq!(figure(&stdout, "connection errors"), 2, "{stdout}");
+    assert!(figure(&stdout, "lines") > 0, "{stdout}");
 }

@@ -1,0 +1,335 @@
+//! One connection of the load client: send lines (closed loop: `depth` in
+//! flight; open loop: on a schedule), read the replies, check each against
+//! the expected one, and time each line from its (intended) send time to
+//! the end of its last reply line.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::workload::Workload;
+use crate::stats::latency;
+
+/// How long a reply may be awaited past the end of the run before the
+/// server is declared stuck.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many mismatches are kept to show.
+const SHOWN_MISMATCHES: usize = 3;
+
+/// What the connections share: the plan, and live totals for progress.
+pub struct Shared {
+    pub workload: Workload,
+    pub depth: usize,
+    /// Lines per second per connection, for open-loop runs.
+    pub rate_per_connection: Option<f64>,
+    /// When the run started: the open-loop schedule counts from here.
+    pub run_start: Instant,
+    /// Lines sent before this time are not counted (warm-up).
+    pub measure_from: Instant,
+    /// No line is sent after this time.
+    pub send_until: Instant,
+    /// With `--lines`: how many lines to send in all, over all connections.
+    pub line_budget: Option<u64>,
+    /// Lines the connections have claimed from the budget.
+    pub lines_claimed: AtomicU64,
+    pub live_lines: AtomicU64,
+    pub live_errors: AtomicU64,
+    /// Latencies of every connection, merged a few times a second.
+    pub latencies: Mutex<Histogram<u64>>,
+}
+
+/// Why a connection stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    Refused,
+    Reset,
+    Timeout,
+    Closed,
+}
+
+impl Failure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Refused => "refused",
+            Failure::Reset => "reset",
+            Failure::Timeout => "timeout",
+            Failure::Closed => "closed",
+        }
+    }
+
+    fn of(error: &std::io::Error) -> Self {
+        use std::io::ErrorKind::*;
+        match error.kind() {
+            ConnectionRefused => Failure::Refused,
+            TimedOut => Failure::Timeout,
+            _ => Failure::Reset,
+        }
+    }
+}
+
+/// A reply that was not the expected one.
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    pub sent: Vec<u8>,
+    pub got: Vec<u8>,
+    pub expected: Vec<u8>,
+}
+
+/// What one connection did (counted after the warm-up only).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub lines: u64,
+    pub mismatches: u64,
+    pub shown_mismatches: Vec<Mismatch>,
+    pub failure: Option<(Failure, String)>,
+}
+
+/// A line sent and not yet fully answered.
+struct InFlight {
+    index: usize,
+    since: Instant,
+}
+
+struct Connection<'a> {
+    shared: &'a Shared,
+    stream: TcpStream,
+    outcome: Outcome,
+    in_flight: VecDeque<InFlight>,
+    /// Index of the next line to send in the workload's rotation.
+    next_line: usize,
+    /// Lines sent so far (the open-loop schedule counts them).
+    sent: u64,
+    buffer: Vec<u8>,
+    filled: usize,
+    /// Where the reply of the oldest in-flight line starts in `buffer`, and
+    /// how many of its reply lines have arrived.
+    reply_start: usize,
+    reply_lines_seen: usize,
+    latencies: Histogram<u64>,
+    last_merge: Instant,
+    /// The line budget is used up: send nothing more.
+    budget_spent: bool,
+}
+
+/// Runs one connection until the plan's end; never panics on the peer's
+/// behaviour.
+pub async fn drive(stream: TcpStream, shared: Arc<Shared>) -> Outcome {
+    let mut connection = Connection {
+        shared: &shared,
+        stream,
+        outcome: Outcome::default(),
+        in_flight: VecDeque::new(),
+        next_line: 0,
+        sent: 0,
+        buffer: vec![0; 64 * 1024],
+        filled: 0,
+        reply_start: 0,
+        reply_lines_seen: 0,
+        latencies: latency::empty(),
+        last_merge: Instant::now(),
+        budget_spent: false,
+    };
+    if let Err((failure, message)) = connection.run().await {
+        shared.live_errors.fetch_add(1, Relaxed);
+        connection.outcome.failure = Some((failure, message));
+    }
+    connection.merge_latencies();
+    let _ = connection.stream.shutdown().await;
+    connection.outcome
+}
+
+type Step = Result<(), (Failure, String)>;
+
+impl Connection<'_> {
+    async fn run(&mut self) -> Step {
+        let shared = self.shared;
+        let give_up = shared.send_until + REPLY_TIMEOUT;
+        loop {
+            let now = Instant::now();
+            // Send what the plan allows now.
+            let due = self.claim(self.lines_due(now));
+            if due > 0 {
+                self.send(due, now).await?;
+                continue;
+            }
+            let sending_over = now >= shared.send_until || self.budget_spent;
+            if sending_over && self.in_flight.is_empty() {
+                return Ok(());
+            }
+            // Otherwise wait for replies, or for the next scheduled send.
+            let wake = match shared.rate_per_connection {
+                Some(_) if !sending_over && self.in_flight.len() < shared.depth => {
+                    self.next_send_time().min(shared.send_until)
+                }
+                _ => give_up,
+            };
+            if self.in_flight.is_empty() {
+                tokio::time::sleep_until(wake).await;
+                continue;
+            }
+            let space = self.make_room();
+            let read = tokio::select! {
+                read = self.stream.read(&mut self.buffer[space..]) => read,
+                _ = tokio::time::sleep_until(wake) => {
+                    if wake >= give_up {
+                        return Err((Failure::Timeout, format!("no reply for {REPLY_TIMEOUT:?} after the end of the run")));
+                    }
+                    continue;
+                }
+            };
+            match read {
+                Ok(0) => return Err((Failure::Closed, "the server closed the connection".into())),
+                Ok(read) => self.take_replies(read),
+                Err(error) => return Err((Failure::of(&error), format!("read: {error}"))),
+            }
+        }
+    }
+
+    /// When the next line is due in an open-loop run.
+    fn next_send_time(&self) -> Instant {
+        let rate = self.shared.rate_per_connection.unwrap_or(f64::INFINITY);
+        let start = self.shared.run_start;
+        start + Duration::from_secs_f64(self.sent as f64 / rate)
+    }
+
+    /// Takes up to `want` lines from the line budget, if there is one.
+    fn claim(&mut self, want: usize) -> usize {
+        let shared = self.shared;
+        let (Some(budget), true) = (shared.line_budget, want > 0) else {
+            return want;
+        };
+        let before = shared.lines_claimed.fetch_add(want as u64, Relaxed);
+        let granted = budget.saturating_sub(before).min(want as u64) as usize;
+        if granted < want {
+            self.budget_spent = true;
+        }
+        granted
+    }
+
+    /// How many lines to send now.
+    fn lines_due(&self, now: Instant) -> usize {
+        let shared = self.shared;
+        if now >= shared.send_until || self.budget_spent {
+            return 0;
+        }
+        let room = shared.depth - self.in_flight.len().min(shared.depth);
+        match shared.rate_per_connection {
+            // Closed loop: a new burst once the last one is answered.
+            None => {
+                if self.in_flight.is_empty() {
+                    shared.depth
+                } else {
+                    0
+                }
+            }
+            Some(rate) => {
+                let elapsed = now.saturating_duration_since(shared.run_start);
+                let scheduled = (elapsed.as_secs_f64() * rate) as u64 + 1;
+                (scheduled.saturating_sub(self.sent) as usize).min(room)
+            }
+        }
+    }
+
+    async fn send(&mut self, count: usize, now: Instant) -> Step {
+        let shared = self.shared;
+        let lines = &shared.workload.lines;
+        let mut burst = Vec::new();
+        for _ in 0..count {
+            let index = self.next_line;
+            self.next_line = (self.next_line + 1) % lines.len();
+            burst.extend_from_slice(&lines[index]);
+            // Open loop: latency counts from when the line should have gone,
+            // so a stalled server cannot hide behind a late send.
+            let since = match shared.rate_per_connection {
+                Some(_) => self.next_send_time().min(now),
+                None => now,
+            };
+            self.in_flight.push_back(InFlight { index, since });
+            self.sent += 1;
+        }
+        self.stream
+            .write_all(&burst)
+            .await
+            .map_err(|error| (Failure::of(&error), format!("write: {error}")))
+    }
+
+    /// Moves the unfinished reply to the front of the buffer (growing it if
+    /// needed); returns where the next read goes.
+    fn make_room(&mut self) -> usize {
+        if self.reply_start > 0 {
+            self.buffer.copy_within(self.reply_start..self.filled, 0);
+            self.filled -= self.reply_start;
+            self.reply_start = 0;
+        }
+        if self.filled == self.buffer.len() {
+            self.buffer.resize(self.buffer.len() * 2, 0);
+        }
+        self.filled
+    }
+
+    /// Accounts for `read` new bytes: completes in-flight lines whose reply
+    /// lines have all arrived, checking and timing each.
+    fn take_replies(&mut self, read: usize) {
+        let shared = self.shared;
+        let now = Instant::now();
+        let scan_from = self.filled;
+        self.filled += read;
+        let mut completed = 0u64;
+        for newline in memchr::memchr_iter(b'\n', &self.buffer[scan_from..self.filled]) {
+            let end = scan_from + newline + 1;
+            let Some(oldest) = self.in_flight.front() else {
+                // More reply lines than lines sent: the server is wrong.
+                self.outcome.mismatches += 1;
+                self.reply_start = end;
+                continue;
+            };
+            self.reply_lines_seen += 1;
+            if self.reply_lines_seen < shared.workload.reply_lines(oldest.index) {
+                continue;
+            }
+            let index = oldest.index;
+            let since = oldest.since;
+            self.in_flight.pop_front();
+            let counted = since >= shared.measure_from;
+            if let Some(expected) = &shared.workload.expected {
+                let got = &self.buffer[self.reply_start..end];
+                if got != expected[index].bytes.as_slice() && counted {
+                    self.outcome.mismatches += 1;
+                    if self.outcome.shown_mismatches.len() < SHOWN_MISMATCHES {
+                        self.outcome.shown_mismatches.push(Mismatch {
+                            sent: shared.workload.lines[index].clone(),
+                            got: got.to_vec(),
+                            expected: expected[index].bytes.clone(),
+                        });
+                    }
+                }
+            }
+            if counted {
+                completed += 1;
+                let nanos = now.saturating_duration_since(since).as_nanos() as u64;
+                self.latencies.saturating_record(nanos.max(1));
+            }
+            self.reply_start = end;
+            self.reply_lines_seen = 0;
+        }
+        self.outcome.lines += completed;
+        shared.live_lines.fetch_add(completed, Relaxed);
+        if now.duration_since(self.last_merge) > Duration::from_millis(250) {
+            self.merge_latencies();
+            self.last_merge = now;
+        }
+    }
+
+    fn merge_latencies(&mut self) {
+        let mut shared = self.shared.latencies.lock().expect("latency lock");
+        shared.add(&self.latencies).expect("same bounds");
+        self.latencies.reset();
+    }
+}

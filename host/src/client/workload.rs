@@ -1,0 +1,115 @@
+//! What the load client sends, and what it expects back.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::limits::PluginLimits;
+use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use crate::plugin::PluginRuntime;
+
+/// The lines to send, taken in turn, each with the reply it must get.
+pub struct Workload {
+    /// Each line with its '\n'.
+    pub lines: Vec<Vec<u8>>,
+    /// Per line, the exact reply bytes (all its reply lines, each with its
+    /// '\n') and how many reply lines that is; `None` when replies are not
+    /// verified (each line is then expected to get one reply line).
+    pub expected: Option<Vec<Expected>>,
+}
+
+/// The reply one line must get.
+pub struct Expected {
+    pub bytes: Vec<u8>,
+    pub lines: usize,
+}
+
+impl Workload {
+    /// Reads the lines of `file`, one message per line (empty lines too).
+    pub fn read_message_file(file: &Path) -> Result<Vec<Vec<u8>>> {
+        let bytes = std::fs::read(file)
+            .with_context(|| format!("cannot read the message file {}", file.display()))?;
+        let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let lines: Vec<Vec<u8>> = body
+            .split(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line).to_vec())
+            .collect();
+        if bytes.is_empty() {
+            bail!("the message file {} is empty", file.display());
+        }
+        Ok(lines)
+    }
+
+    /// Builds the workload from the messages (without line endings). With a
+    /// plugin, the expected replies are computed by running that same
+    /// plugin component here: exactly what a server running it must answer,
+    /// as long as the plugin's answer depends only on the line.
+    pub fn new(
+        messages: Vec<Vec<u8>>,
+        expect_plugin: Option<(&Path, Option<&PathBuf>)>,
+    ) -> Result<Self> {
+        if messages.iter().any(|m| m.contains(&b'\n')) {
+            bail!("a message must be one line");
+        }
+        let lines: Vec<Vec<u8>> = messages
+            .iter()
+            .map(|m| [m.as_slice(), b"\n"].concat())
+            .collect();
+        let expected = match expect_plugin {
+            None => None,
+            Some((plugin, plugin_dir)) => {
+                let dir = plugin_dir
+                    .cloned()
+                    .unwrap_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR));
+                let path = locate_plugin(plugin, &dir)?;
+                let runtime = PluginRuntime::new(PluginLimits::default())?;
+                let plugin = runtime.load(&path, &[])?;
+                let mut expected = Vec::with_capacity(lines.len());
+                for line in &lines {
+                    let reply = plugin.transform_batch(0, line).map_err(|error| {
+                        anyhow::anyhow!(
+                            "the expected-reply plugin {} failed on {:?}: {error}",
+                            path.display(),
+                            String::from_utf8_lossy(line)
+                        )
+                    })?;
+                    if let Some(error) = reply.errors.first() {
+                        bail!(
+                            "the expected-reply plugin {} refuses {:?}: {}",
+                            path.display(),
+                            String::from_utf8_lossy(line),
+                            error.message
+                        );
+                    }
+                    let count = reply.output.iter().filter(|&&b| b == b'\n').count();
+                    if count == 0 {
+                        bail!(
+                            "the expected-reply plugin {} answers {:?} with nothing; the client needs a reply to every line it sends",
+                            path.display(),
+                            String::from_utf8_lossy(line)
+                        );
+                    }
+                    expected.push(Expected {
+                        bytes: reply.output,
+                        lines: count,
+                    });
+                }
+                Some(expected)
+            }
+        };
+        Ok(Workload { lines, expected })
+    }
+
+    /// How many reply lines line `index` gets.
+    pub fn reply_lines(&self, index: usize) -> usize {
+        match &self.expected {
+            Some(expected) => expected[index].lines,
+            None => 1,
+        }
+    }
+
+    /// Average bytes sent per line.
+    pub fn mean_line_bytes(&self) -> f64 {
+        self.lines.iter().map(Vec::len).sum::<usize>() as f64 / self.lines.len() as f64
+    }
+}
