@@ -28,6 +28,10 @@ bench: build-plugins
     scripts/bench-peers.sh
     cargo bench --bench plugin_call
 
+# Is the bundled load client fast enough? It against loadgen, both driving native_server.
+bench-client:
+    scripts/bench-client.sh
+
 # Property-test the framer against its reference model with many cases (bounded by CASES).
 fuzz CASES="200000":
     PROPTEST_CASES={{CASES}} cargo test --release --test framing_model
