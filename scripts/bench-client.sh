@@ -8,23 +8,16 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-peers="$root/../shared/peers"
 seconds=${1:-5}
 conns=${2:-5}
-[ -d "$peers" ] || { echo "bench-client: no reference peers at $peers" >&2; exit 1; }
+# shellcheck source=peers.sh
+. "$root/scripts/peers.sh"
 
-cargo build --quiet --release --manifest-path "$peers/native-yell/Cargo.toml" \
-    --target-dir "$root/target/peers"
-cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin yell-host
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$root/target/peers/release/native_server" "127.0.0.1:$port" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
+wait_for_ports "$port"
 
 printf '%-6s %14s %14s %14s\n' depth loadgen yell-client client/loadgen
 for depth in 1 64; do

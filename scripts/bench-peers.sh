@@ -8,18 +8,10 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-peers="$root/../shared/peers"
 seconds=${1:-5}
 conns=${2:-5}
-[ -d "$peers" ] || { echo "bench: no reference peers at $peers" >&2; exit 1; }
-
-cargo build --quiet --release --manifest-path "$peers/native-yell/Cargo.toml" \
-    --target-dir "$root/target/peers"
-cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin yell-host
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=peers.sh
+. "$root/scripts/peers.sh"
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -40,13 +32,7 @@ asyncio_port=$(free_port)
 python3 "$peers/asyncio_yell_server.py" "$asyncio_port" >/dev/null &
 pids+=($!)
 
-# Wait until all three accept connections.
-for port in "$yell_port" "$metered_port" "$native_port" "$asyncio_port"; do
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        sleep 0.1
-    done
-done
+wait_for_ports "$yell_port" "$metered_port" "$native_port" "$asyncio_port"
 
 measure() { # PORT DEPTH -> lines/s
     local out

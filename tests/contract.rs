@@ -11,10 +11,7 @@ use std::net::{Shutdown, TcpStream};
 use common::{read_exact, read_to_end, ServerProcess};
 
 fn probe() -> String {
-    common::plugin_dir()
-        .join("testing/probe.wasm")
-        .to_string_lossy()
-        .into_owned()
+    common::testing_plugin("probe")
 }
 
 fn start(extra: &[&str]) -> ServerProcess {

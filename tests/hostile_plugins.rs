@@ -9,10 +9,7 @@ use std::io::Write;
 use common::{read_line, read_to_end, ServerProcess, SteadyClient};
 
 fn hostile() -> String {
-    common::plugin_dir()
-        .join("testing/hostile.wasm")
-        .to_string_lossy()
-        .into_owned()
+    common::testing_plugin("hostile")
 }
 
 /// Starts the server with the hostile plugin. The deadline is generous

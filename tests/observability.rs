@@ -105,8 +105,8 @@ fn metrics_count_exactly_what_was_sent() {
 
 #[test]
 fn plugin_failures_are_counted_by_kind() {
-    let hostile = common::plugin_dir().join("testing/hostile.wasm");
-    let (server, metrics) = start_with_metrics(&["--plugin", hostile.to_str().unwrap()]);
+    let hostile = common::testing_plugin("hostile");
+    let (server, metrics) = start_with_metrics(&["--plugin", &hostile]);
     let mut stream = server.connect();
     for line in ["spin", "panic", "panic", "fine"] {
         stream.write_all(format!("{line}\n").as_bytes()).unwrap();
@@ -126,11 +126,11 @@ fn plugin_failures_are_counted_by_kind() {
 
 #[test]
 fn json_logs_are_one_object_per_line_with_the_plugin_named() {
-    let probe = common::plugin_dir().join("testing/probe.wasm");
+    let probe = common::testing_plugin("probe");
     let server = ServerProcess::start_logging(
         &[
             "--plugin",
-            probe.to_str().unwrap(),
+            &probe,
             "--log-format",
             "json",
             "--log-level",

@@ -22,6 +22,15 @@ pub fn plugin_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/plugins")
 }
 
+/// A plugin built for the tests only (plugins/testing/NAME), as a path
+/// argument.
+pub fn testing_plugin(name: &str) -> String {
+    plugin_dir()
+        .join(format!("testing/{name}.wasm"))
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// A running `yell-host` process, killed when dropped.
 pub struct ServerProcess {
     child: Child,
