@@ -52,7 +52,7 @@ fn every_line_the_client_counts_was_answered_by_the_server() {
 
 #[test]
 fn wrong_replies_are_counted_and_fail_the_run() {
-    // A line server that gets every third line wrong (lower case).
+    // A line server that gets one line in a hundred wrong (lower case).
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -68,7 +68,7 @@ fn wrong_replies_are_counted_and_fail_the_run() {
                     while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=end).collect();
                         count += 1;
-                        if count.is_multiple_of(3) {
+                        if count.is_multiple_of(100) {
                             out.extend(line.to_ascii_lowercase());
                         } else {
                             out.extend(line.to_ascii_uppercase());
@@ -81,12 +81,14 @@ fn wrong_replies_are_counted_and_fail_the_run() {
             });
         }
     });
-    let output = run_client(&["-n", "1", "-d", "300ms", "--depth", "3", "--addr", &addr]);
+    let output = run_client(&[
+        "-n", "1", "--lines", "5000", "--depth", "10", "--addr", &addr,
+    ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{stdout}");
     let lines = figure(&stdout, "lines");
-    assert!(lines >= 3);
-    assert_eq!(figure(&stdout, "mismatched replies"), lines / 3, "{stdout}");
+    assert_eq!(lines, 5000);
+    assert_eq!(figure(&stdout, "mismatched replies"), 50, "{stdout}");
     assert!(
         stdout.contains(
             "sent \"hello world\\n\", got \"hello world\\n\", expected \"HELLO WORLD\\n\""
