@@ -1,0 +1,82 @@
+//! The example plugins under plugins/, each through the real server, looked
+//! up by bare name, with their configuration.
+
+mod common;
+
+use std::process::Command;
+
+use common::{exchange, ServerProcess};
+
+fn serve(plugin: &str, config: &[&str]) -> ServerProcess {
+    let mut args = vec!["--plugin", plugin];
+    for pair in config {
+        args.extend_from_slice(&["--plugin-config", pair]);
+    }
+    ServerProcess::start(&args)
+}
+
+/// The start of `plugin` with `config` fails; returns what it said.
+fn refused(plugin: &str, config: &str) -> String {
+    let output = Command::new(common::binary())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--plugin",
+            plugin,
+            "--plugin-config",
+            config,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn reverse_reverses_characters_or_bytes() {
+    let server = serve("reverse", &[]);
+    assert_eq!(
+        exchange(&server, "hello\r\ncafé\n\n".as_bytes()),
+        "olleh\r\néfac\n\n".as_bytes()
+    );
+    assert_eq!(exchange(&server, b"a\xffb\n"), b"b\xffa\n");
+}
+
+#[test]
+fn rot13_rotates_letters_by_the_configured_shift() {
+    let server = serve("rot13", &[]);
+    assert_eq!(exchange(&server, b"Hello, World!\n"), b"Uryyb, Jbeyq!\n");
+    let server = serve("rot13.wasm", &["shift=1"]);
+    assert_eq!(exchange(&server, b"abz XYZ 09\n"), b"bca YZA 09\n");
+    let stderr = refused("rot13", "shift=26");
+    assert!(stderr.contains("26 is not between 0 and 25"), "{stderr}");
+    let stderr = refused("rot13", "shift=many");
+    assert!(
+        stderr.contains("config `shift`: cannot use \"many\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn filter_drops_lines_with_the_word() {
+    let server = serve("filter", &["word=secret"]);
+    assert_eq!(
+        exchange(&server, b"keep\nthe secret plan\nalso keep\r\nsecrets\n"),
+        b"keep\nalso keep\r\n"
+    );
+    let output = Command::new(common::binary())
+        .args(["--listen", "127.0.0.1:0", "--plugin", "filter"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("config `word` is required"));
+}
+
+#[test]
+fn splitter_answers_one_line_per_word() {
+    let server = serve("splitter", &[]);
+    assert_eq!(
+        exchange(&server, b"one two  three\r\n\n\tlone\n"),
+        b"one\r\ntwo\r\nthree\r\nlone\n"
+    );
+}
