@@ -106,11 +106,6 @@ impl LineFramer {
         LineFramer { max_line }
     }
 
-    /// The longest line accepted, in bytes, without its line ending.
-    pub fn max_line(&self) -> usize {
-        self.max_line
-    }
-
     /// Takes every whole line at the front of `buffer`, or the final
     /// unterminated line too when `eof` is set.
     ///

@@ -90,10 +90,6 @@ impl PluginRuntime {
         })
     }
 
-    pub fn limits(&self) -> PluginLimits {
-        self.limits
-    }
-
     /// Loads the plugin file at `path`: checks it is a component of the
     /// plugin world, compiles it and makes one instance, initialized with
     /// `config`, to prove it works before anything depends on it.
