@@ -32,7 +32,7 @@ fn framing(c: &mut Criterion) {
 fn plugin_call(c: &mut Criterion) {
     let path = locate_plugin(Path::new("uppercase.wasm"), Path::new(BUILT_PLUGIN_DIR))
         .expect("run `just build-plugins` first");
-    let runtime = PluginRuntime::new(PluginLimits::default()).unwrap();
+    let runtime = PluginRuntime::new(PluginLimits::default(), None).unwrap();
     let plugin = runtime.load(&path, &[]).unwrap();
     let mut group = c.benchmark_group("uppercase_transform_batch");
     for size in BATCH_SIZES {

@@ -1,5 +1,5 @@
-//! The command line: `yell-host [serve options]`, `yell-host serve ...` and
-//! `yell-host client ...`. Options are checked and the plugin loaded before
+//! The command line: `yell-host [serve options]`, `yell-host serve ...`,
+//! `yell-host client ...` and `yell-host reload ADDR`. Options are checked and the plugin loaded before
 //! anything binds, so a mistake fails fast with a message and exit code 1.
 
 use std::net::SocketAddr;
@@ -16,8 +16,11 @@ use crate::connection::{ConnectionContext, OnPluginError};
 use crate::framing::{Framing, LineFramer};
 use crate::limits::PluginLimits;
 use crate::metrics::{self, MetricsEndpoint};
+use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
 use crate::plugin::PluginRuntime;
+use crate::reload::watch::watch_plugin_files;
+use crate::reload::{reload_in_background, LivePipeline, PluginSpec, ReloadCause};
 use crate::server::Server;
 use crate::stats::report::report_periodically;
 use crate::stats::Stats;
@@ -56,6 +59,24 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load-test a line server: N connections, every reply checked.
     Client(ClientArgs),
+    /// Ask a running server to reload its plugins from disk, through its
+    /// admin endpoint (`--metrics-addr`); waits for the outcome.
+    Reload(ReloadArgs),
+}
+
+/// Options of `yell-host reload`.
+#[derive(Debug, Clone, Args)]
+pub struct ReloadArgs {
+    /// The server's `--metrics-addr`.
+    pub addr: SocketAddr,
+}
+
+impl ReloadArgs {
+    pub async fn execute(self) -> Result<()> {
+        let answer = metrics::request_reload(self.addr).await?;
+        println!("{answer}");
+        Ok(())
+    }
 }
 
 /// Options of the server.
@@ -66,18 +87,42 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// The plugin component: a path, or a bare name looked up in the plugin
-    /// folder (`uppercase.wasm`, or just `uppercase`).
+    /// folder (`uppercase.wasm`, or just `uppercase`). Given several times,
+    /// a chain: each plugin's reply lines are the next one's input lines.
     #[arg(short, long, default_value = "uppercase.wasm")]
-    pub plugin: PathBuf,
+    pub plugin: Vec<PathBuf>,
 
     /// Where bare plugin names are looked up [default: target/plugins of
     /// the source tree this binary was built from].
     #[arg(long, env = "YELL_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
 
-    /// Configuration handed to the plugin at init, as KEY=VALUE; repeatable.
-    #[arg(long = "plugin-config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub plugin_config: Vec<(String, String)>,
+    /// Configuration handed to a plugin at init, as KEY=VALUE; repeatable.
+    /// In a chain, say which plugin: NAME:KEY=VALUE, NAME being the file
+    /// name without `.wasm`, or the plugin's position (1, 2, ...).
+    #[arg(long = "plugin-config", value_name = "[NAME:]KEY=VALUE", value_parser = parse_config_entry)]
+    pub plugin_config: Vec<ConfigEntry>,
+
+    /// Do not reload the plugins when their files change (SIGHUP and
+    /// `yell-host reload` still do).
+    #[arg(long)]
+    pub no_watch: bool,
+
+    /// How long a plugin file being written in place must be left alone
+    /// before it is loaded (a file renamed into place, or closed after
+    /// writing, is loaded at once).
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub watch_debounce: Duration,
+
+    /// Where compiled plugins are kept, so that a restart or a swap back to a
+    /// known plugin does not compile it again [default:
+    /// $XDG_CACHE_HOME/yell-host or ~/.cache/yell-host].
+    #[arg(long, env = "YELL_COMPILE_CACHE")]
+    pub compile_cache: Option<PathBuf>,
+
+    /// Compile every plugin on every load; keep nothing on disk.
+    #[arg(long, conflicts_with = "compile_cache")]
+    pub no_compile_cache: bool,
 
     /// How bytes are cut up for the plugin: `lines` (split on '\n', batched)
     /// or `raw` (each chunk read, as it came).
@@ -156,14 +201,109 @@ pub fn parse_byte_size(raw: &str) -> Result<usize> {
     Ok(bytes)
 }
 
-fn parse_key_value(raw: &str) -> Result<(String, String)> {
-    match raw.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => bail!("expected KEY=VALUE, got {raw:?}"),
+/// One `--plugin-config`: a key and value, maybe for a named plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// A plugin's name or position in the chain; `None` for the only plugin.
+    pub plugin: Option<String>,
+    pub key: String,
+    pub value: String,
+}
+
+fn parse_config_entry(raw: &str) -> Result<ConfigEntry> {
+    let Some((name_and_key, value)) = raw.split_once('=') else {
+        bail!("expected [NAME:]KEY=VALUE, got {raw:?}");
+    };
+    let (plugin, key) = match name_and_key.split_once(':') {
+        Some((plugin, key)) => (Some(plugin.to_string()), key),
+        None => (None, name_and_key),
+    };
+    if key.is_empty() || plugin.as_deref() == Some("") {
+        bail!("expected [NAME:]KEY=VALUE, got {raw:?}");
     }
+    Ok(ConfigEntry {
+        plugin,
+        key: key.to_string(),
+        value: value.to_string(),
+    })
+}
+
+/// Pairs each plugin of the chain with its configuration entries.
+fn plugin_specs(paths: Vec<PathBuf>, entries: &[ConfigEntry]) -> Result<Vec<PluginSpec>> {
+    let name_of = |path: &PathBuf| {
+        path.file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let names: Vec<String> = paths.iter().map(name_of).collect();
+    let mut specs: Vec<PluginSpec> = paths
+        .into_iter()
+        .map(|path| PluginSpec {
+            path,
+            config: Vec::new(),
+        })
+        .collect();
+    for entry in entries {
+        let shown = match &entry.plugin {
+            Some(plugin) => format!("{plugin}:{}={}", entry.key, entry.value),
+            None => format!("{}={}", entry.key, entry.value),
+        };
+        let targets: Vec<usize> = match &entry.plugin {
+            None if specs.len() == 1 => vec![0],
+            None => bail!(
+                "--plugin-config {shown}: which plugin of the chain ({})? Write NAME:KEY=VALUE",
+                names.join(", ")
+            ),
+            Some(plugin) => match plugin.parse::<usize>() {
+                Ok(position) if (1..=specs.len()).contains(&position) => vec![position - 1],
+                Ok(position) => bail!(
+                    "--plugin-config {shown}: there is no plugin {position}, the chain has {}",
+                    specs.len()
+                ),
+                Err(_) => names
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, name)| *name == plugin)
+                    .map(|(index, _)| index)
+                    .collect(),
+            },
+        };
+        if targets.is_empty() {
+            bail!(
+                "--plugin-config {shown}: no plugin named {:?} in the chain ({})",
+                entry.plugin.as_deref().unwrap_or_default(),
+                names.join(", ")
+            );
+        }
+        for target in targets {
+            specs[target]
+                .config
+                .push((entry.key.clone(), entry.value.clone()));
+        }
+    }
+    Ok(specs)
 }
 
 impl ServeArgs {
+    /// The compile cache, unless turned off; a cache that cannot be opened
+    /// only costs compile time, so it is reported and done without.
+    fn open_compile_cache(&self) -> Option<CompileCache> {
+        if self.no_compile_cache {
+            return None;
+        }
+        let dir = self
+            .compile_cache
+            .clone()
+            .or_else(CompileCache::default_dir)?;
+        match CompileCache::open(&dir) {
+            Ok(cache) => Some(cache),
+            Err(error) => {
+                tracing::warn!("compiling plugins without a cache: {error:#}");
+                None
+            }
+        }
+    }
+
     /// Loads the plugin, binds, serves until Ctrl-C or SIGTERM, prints the
     /// summary.
     pub async fn execute(self) -> Result<()> {
@@ -174,15 +314,20 @@ impl ServeArgs {
             .plugin_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR));
-        let plugin_path = locate_plugin(&self.plugin, &plugin_dir)?;
+        let paths = self
+            .plugin
+            .iter()
+            .map(|plugin| locate_plugin(plugin, &plugin_dir))
+            .collect::<Result<Vec<_>>>()?;
+        let specs = plugin_specs(paths, &self.plugin_config)?;
         let limits = PluginLimits {
             call_timeout: self.plugin_timeout,
             memory_bytes: self.plugin_memory,
             reply_bytes: self.max_reply,
         };
         crate::server::raise_open_file_limit();
-        let runtime = PluginRuntime::new(limits)?;
-        let plugin = Arc::new(runtime.load(&plugin_path, &self.plugin_config)?);
+        let runtime = PluginRuntime::new(limits, self.open_compile_cache())?;
+        let pipeline = Arc::new(LivePipeline::load(runtime, specs)?);
         // The recorder must exist before the stats register their histogram.
         let metrics = match self.metrics_addr {
             Some(addr) => Some((metrics::install_recorder()?, metrics::bind(addr).await?)),
@@ -192,7 +337,7 @@ impl ServeArgs {
 
         let shutdown = CancellationToken::new();
         let context = ConnectionContext {
-            plugin: plugin.clone(),
+            pipeline: pipeline.clone(),
             framing: self.framing,
             framer: LineFramer::new(self.max_line_length),
             on_plugin_error: self.on_plugin_error,
@@ -201,12 +346,19 @@ impl ServeArgs {
             shutdown: shutdown.clone(),
         };
         let signals = ShutdownSignals::install()?;
+        let reload_signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("listening for SIGHUP")?;
         let server = Server::bind(self.listen, context, self.max_connections as u64).await?;
         let addr = server.local_addr()?;
         // Scripts and tests read this line to learn the port.
+        let plugin_paths: Vec<String> = pipeline
+            .specs()
+            .iter()
+            .map(|spec| spec.path.display().to_string())
+            .collect();
         println!(
             "yell-host listening on {addr} (plugin {}, framing {})",
-            plugin.path().display(),
+            plugin_paths.join(" → "),
             self.framing.name()
         );
         if let Some((handle, listener)) = metrics {
@@ -217,7 +369,7 @@ impl ServeArgs {
             let endpoint = Arc::new(MetricsEndpoint {
                 handle,
                 stats: stats.clone(),
-                plugin: plugin.clone(),
+                pipeline: pipeline.clone(),
             });
             tokio::spawn(metrics::serve(listener, endpoint, shutdown.clone()));
         }
@@ -228,10 +380,28 @@ impl ServeArgs {
                 shutdown.clone(),
             ));
         }
+        if !self.no_watch {
+            // Serving does not depend on it: without a watch, SIGHUP and
+            // `yell-host reload` still reload.
+            if let Err(error) =
+                watch_plugin_files(pipeline.clone(), self.watch_debounce, shutdown.clone())
+            {
+                tracing::warn!("plugin files will not be reloaded on change: {error:#}");
+            }
+        }
+        tokio::spawn(reload_on_signal(reload_signal, pipeline.clone()));
         tokio::spawn(signals.cancel_on_signal(shutdown));
         let summary = server.run().await;
         println!("{summary}");
         Ok(())
+    }
+}
+
+/// Reloads every plugin from disk at each SIGHUP.
+async fn reload_on_signal(mut hangup: tokio::signal::unix::Signal, pipeline: Arc<LivePipeline>) {
+    while hangup.recv().await.is_some() {
+        // Errors are logged by the reload, and the old plugins serve on.
+        let _ = reload_in_background(&pipeline, ReloadCause::Signal).await;
     }
 }
 
@@ -275,5 +445,66 @@ mod tests {
         assert!(parse_byte_size("0").is_err());
         assert!(parse_byte_size("12 parsecs").is_err());
         assert!(parse_byte_size("KiB").is_err());
+    }
+
+    fn entry(raw: &str) -> ConfigEntry {
+        parse_config_entry(raw).unwrap()
+    }
+
+    #[test]
+    fn config_entries_name_their_plugin() {
+        assert_eq!(
+            entry("rot13:shift=3"),
+            ConfigEntry {
+                plugin: Some("rot13".into()),
+                key: "shift".into(),
+                value: "3".into()
+            }
+        );
+        assert_eq!(entry("word=a:b=c").plugin, None);
+        assert_eq!(entry("word=a:b=c").value, "a:b=c");
+        assert!(parse_config_entry("novalue").is_err());
+        assert!(parse_config_entry(":k=v").is_err());
+        assert!(parse_config_entry("=v").is_err());
+    }
+
+    #[test]
+    fn config_entries_go_to_their_plugins() {
+        let chain = || {
+            vec![
+                PathBuf::from("a/rot13.wasm"),
+                PathBuf::from("b/filter.wasm"),
+                PathBuf::from("rot13.wasm"),
+            ]
+        };
+        let specs = plugin_specs(
+            chain(),
+            &[
+                entry("rot13:shift=1"),
+                entry("2:word=x"),
+                entry("3:shift=2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(specs[0].config, [("shift".to_string(), "1".to_string())]);
+        assert_eq!(specs[1].config, [("word".to_string(), "x".to_string())]);
+        assert_eq!(
+            specs[2].config,
+            [
+                ("shift".to_string(), "1".to_string()),
+                ("shift".to_string(), "2".to_string())
+            ]
+        );
+        assert!(plugin_specs(chain(), &[entry("shift=1")])
+            .unwrap_err()
+            .to_string()
+            .contains("which plugin"));
+        assert!(plugin_specs(chain(), &[entry("upper:k=v")])
+            .unwrap_err()
+            .to_string()
+            .contains("no plugin named"));
+        assert!(plugin_specs(chain(), &[entry("4:k=v")]).is_err());
+        let single = plugin_specs(vec![PathBuf::from("x.wasm")], &[entry("k=v")]).unwrap();
+        assert_eq!(single[0].config, [("k".to_string(), "v".to_string())]);
     }
 }

@@ -16,7 +16,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::framing::{encode_replies, BatchReplies, FrameError, Framing, LineFramer};
-use crate::plugin::{Plugin, PluginError};
+use crate::plugin::chain::Pipeline;
+use crate::plugin::PluginError;
+use crate::reload::LivePipeline;
 use crate::stats::Stats;
 
 /// Most that is read from a socket at a time. A pipelining client's lines
@@ -47,7 +49,8 @@ pub enum OnPluginError {
 
 /// What every connection of a server shares.
 pub struct ConnectionContext {
-    pub plugin: Arc<Plugin>,
+    /// The plugin chain; it may be swapped while connections run.
+    pub pipeline: Arc<LivePipeline>,
     pub framing: Framing,
     pub framer: LineFramer,
     pub on_plugin_error: OnPluginError,
@@ -81,7 +84,7 @@ pub async fn serve_connection(
     if !matches!(end, Ok(End::ClientFinished)) {
         // The plugin hears of every connection's end, so it can forget it;
         // last words have nobody to go to here.
-        let _ = context.plugin.connection_closed(id);
+        let _ = context.pipeline.current().connection_closed(id);
     }
     match end {
         Ok(end) => tracing::debug!(connection = id, ?end, "connection closed"),
@@ -135,8 +138,8 @@ struct Connection {
 impl Connection {
     async fn run(&mut self) -> std::io::Result<End> {
         self.stream.set_nodelay(true)?;
-        let plugin = self.context.plugin.clone();
-        match plugin.connection_opened(self.id) {
+        let opened = self.context.pipeline.current().connection_opened(self.id);
+        match opened {
             Ok(greeting) => self.write_buffer.extend_from_slice(&greeting),
             Err(error) => {
                 if answer_plugin_failure(
@@ -194,9 +197,15 @@ impl Connection {
             }
             self.context.stats.bytes_read(read);
             let eof = read == 0;
-            let (answered, close) = match self.context.framing {
-                Framing::Lines => self.answer_lines(&plugin, eof),
-                Framing::Raw => self.answer_raw(&plugin),
+            let (answered, close) = {
+                // Loaded once per read: a swapped pipeline takes over at the
+                // next batch boundary, and this read's batches finish on the
+                // pipeline they started on. Not held across an await.
+                let pipeline = self.context.pipeline.current();
+                match self.context.framing {
+                    Framing::Lines => self.answer_lines(&pipeline, eof),
+                    Framing::Raw => self.answer_raw(&pipeline),
+                }
             };
             if answered && idle_timeout.is_some() {
                 last_progress = Instant::now();
@@ -207,7 +216,7 @@ impl Connection {
                 return Ok(End::ClosedOnError);
             }
             if eof {
-                return self.finish(&plugin).await;
+                return self.finish().await;
             }
         }
     }
@@ -215,7 +224,7 @@ impl Connection {
     /// Answers every whole line in the read buffer (and the final line at
     /// EOF). Returns whether any line was answered, and whether the
     /// connection must be closed.
-    fn answer_lines(&mut self, plugin: &Plugin, eof: bool) -> (bool, bool) {
+    fn answer_lines(&mut self, pipeline: &Pipeline, eof: bool) -> (bool, bool) {
         let framer = self.context.framer;
         let mut answered = false;
         loop {
@@ -231,7 +240,7 @@ impl Connection {
             answered = true;
             let input = batch.plugin_input(&self.read_buffer);
             let started = std::time::Instant::now();
-            let result = plugin.transform_batch(self.id, input);
+            let result = pipeline.transform_batch(self.id, input);
             self.context
                 .stats
                 .plugin_called(batch.lines, started.elapsed());
@@ -288,14 +297,14 @@ impl Connection {
 
     /// Answers the whole read buffer as one raw chunk. Returns whether
     /// anything was answered, and whether the connection must be closed.
-    fn answer_raw(&mut self, plugin: &Plugin) -> (bool, bool) {
+    fn answer_raw(&mut self, pipeline: &Pipeline) -> (bool, bool) {
         if self.read_buffer.is_empty() {
             return (false, false);
         }
         self.context.stats.lines_answered(1);
         let chunk = &self.read_buffer[..];
         let started = std::time::Instant::now();
-        let result = plugin.transform_raw(self.id, chunk);
+        let result = pipeline.transform_raw(self.id, chunk);
         self.context.stats.plugin_called(1, started.elapsed());
         let close = match result {
             Ok(reply) => {
@@ -316,8 +325,9 @@ impl Connection {
 
     /// The client sent EOF and every line is answered: last words, then
     /// close our side too.
-    async fn finish(&mut self, plugin: &Plugin) -> std::io::Result<End> {
-        match plugin.connection_closed(self.id) {
+    async fn finish(&mut self) -> std::io::Result<End> {
+        let closed = self.context.pipeline.current().connection_closed(self.id);
+        match closed {
             Ok(last_words) => self.write_buffer.extend_from_slice(&last_words),
             Err(error) => {
                 answer_plugin_failure(&self.context, self.id, &error, &[], &mut self.write_buffer);
@@ -395,7 +405,7 @@ fn answer_plugin_failure(
     context.stats.plugin_failed(error.kind());
     tracing::warn!(
         connection,
-        plugin = context.plugin.name(),
+        plugin = context.pipeline.current().name(),
         kind = error.kind(),
         "plugin call failed: {error}"
     );

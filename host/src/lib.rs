@@ -4,9 +4,10 @@
 //! The data path, one module per step:
 //! [`server`] accepts → [`connection`] reads and writes → [`framing`] cuts
 //! bytes into batches of lines and puts replies back → [`plugin`] runs the
-//! batch through a pooled component instance under [`limits`]; [`stats`]
-//! counts along the way, and [`metrics`] serves the counts to Prometheus. [`client`] is the bundled load tester and [`cli`]
-//! the command line.
+//! batch through a chain of pooled component instances under [`limits`],
+//! which [`reload`] swaps live; [`stats`] counts along the way, and
+//! [`metrics`] serves the counts to Prometheus (and takes reload requests).
+//! [`client`] is the bundled load tester and [`cli`] the command line.
 
 pub mod cli;
 pub mod client;
@@ -15,5 +16,6 @@ pub mod framing;
 pub mod limits;
 pub mod metrics;
 pub mod plugin;
+pub mod reload;
 pub mod server;
 pub mod stats;

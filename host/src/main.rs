@@ -43,6 +43,7 @@ fn main() -> ExitCode {
             None => cli.serve.execute().await,
             Some(Command::Serve(serve)) => serve.execute().await,
             Some(Command::Client(client)) => client.execute().await,
+            Some(Command::Reload(reload)) => reload.execute().await,
         }
     });
     match result {

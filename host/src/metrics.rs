@@ -1,5 +1,7 @@
-//! The Prometheus endpoint (`--metrics-addr`): `GET /metrics` in the text
-//! exposition format, `GET /healthz` for liveness.
+//! The admin endpoint (`--metrics-addr`): `GET /metrics` for Prometheus in
+//! the text exposition format, `GET /healthz` for liveness, and
+//! `POST /reload` to reload the plugin chain from disk (what `yell-host
+//! reload ADDR` sends), answered once the reload is done or has failed.
 //!
 //! Counters and gauges are the server's own atomics ([`Stats`]), copied into
 //! the `metrics` registry when scraped, so serving metrics adds nothing to
@@ -18,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::plugin::Plugin;
+use crate::reload::{reload_in_background, LivePipeline, ReloadCause, Reloaded};
 use crate::stats::{Stats, PLUGIN_FAILURE_KINDS};
 
 /// The histogram of plugin call durations.
@@ -45,7 +47,7 @@ pub fn install_recorder() -> Result<PrometheusHandle> {
 pub struct MetricsEndpoint {
     pub handle: PrometheusHandle,
     pub stats: Arc<Stats>,
-    pub plugin: Arc<Plugin>,
+    pub pipeline: Arc<LivePipeline>,
 }
 
 impl MetricsEndpoint {
@@ -65,15 +67,20 @@ impl MetricsEndpoint {
         metrics::counter!("yell_plugin_line_errors_total").absolute(summary.line_errors);
         metrics::counter!("yell_lines_too_long_total").absolute(summary.lines_too_long);
         metrics::counter!("yell_idle_timeouts_total").absolute(summary.idle_timeouts);
-        metrics::gauge!("yell_plugin_generation").set(self.plugin.generation() as f64);
-        metrics::gauge!("yell_plugin_instances_pooled").set(self.plugin.idle_instances() as f64);
+        let pipeline = self.pipeline.current();
+        metrics::gauge!("yell_plugin_generation").set(pipeline.generation() as f64);
+        metrics::gauge!("yell_plugin_instances_pooled").set(pipeline.idle_instances() as f64);
+        let (swaps, failures) = self.pipeline.reload_counts();
+        metrics::counter!("yell_plugin_reloads_total", "result" => "ok").absolute(swaps);
+        metrics::counter!("yell_plugin_reloads_total", "result" => "failed").absolute(failures);
         metrics::gauge!("yell_uptime_seconds").set(summary.uptime.as_secs_f64());
         self.handle.render()
     }
 }
 
-/// How long one request may take to arrive and be answered.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may take to arrive and be answered (a reload
+/// compiles, which can take seconds).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Binds the endpoint's address (before the server says it listens, so a
 /// bad address fails the start).
@@ -127,12 +134,41 @@ async fn answer(mut stream: TcpStream, endpoint: &MetricsEndpoint) -> std::io::R
     let (status, content_type, body) = match (method, path) {
         (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", endpoint.render()),
         (b"GET", b"/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
-        (b"GET", _) => (
+        (b"POST", b"/reload") => {
+            match reload_in_background(&endpoint.pipeline, ReloadCause::Command).await {
+                Ok(Reloaded::Swapped { generation, took }) => (
+                    "200 OK",
+                    "text/plain",
+                    format!(
+                        "reloaded: generation {generation} serving ({}), loaded in {took:.1?}\n",
+                        endpoint.pipeline.current().name()
+                    ),
+                ),
+                Ok(Reloaded::Unchanged { generation }) => (
+                    "200 OK",
+                    "text/plain",
+                    format!("unchanged: generation {generation} serving\n"),
+                ),
+                Err(error) => (
+                    "500 Internal Server Error",
+                    "text/plain",
+                    format!(
+                        "reload failed, generation {} keeps serving: {error:#}\n",
+                        endpoint.pipeline.generation()
+                    ),
+                ),
+            }
+        }
+        (b"GET" | b"POST", _) => (
             "404 Not Found",
             "text/plain",
-            "not found: try /metrics or /healthz\n".into(),
+            "not found: try GET /metrics, GET /healthz or POST /reload\n".into(),
         ),
-        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".into()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET and POST\n".into(),
+        ),
     };
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -140,4 +176,34 @@ async fn answer(mut stream: TcpStream, endpoint: &MetricsEndpoint) -> std::io::R
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// Asks the admin endpoint at `addr` to reload the plugin chain (what
+/// `yell-host reload ADDR` does). Returns the server's answer; an error if
+/// the reload failed or the server could not be asked.
+pub async fn request_reload(addr: SocketAddr) -> Result<String> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        let request = format!(
+            "POST /reload HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        anyhow::Ok(String::from_utf8_lossy(&response).into_owned())
+    };
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .with_context(|| format!("{addr} did not answer in {REQUEST_TIMEOUT:?}"))??;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.lines().next().unwrap_or_default();
+    if status.split(' ').nth(1) == Some("200") {
+        Ok(body.trim_end().to_string())
+    } else if status.is_empty() {
+        anyhow::bail!("{addr} closed the connection without an answer")
+    } else {
+        anyhow::bail!("{}", body.trim_end())
+    }
 }

@@ -102,7 +102,9 @@ impl Server {
                 "connections still open after {SHUTDOWN_GRACE:?}; closing them"
             );
         }
-        self.context.stats.summary(self.context.plugin.generation())
+        self.context
+            .stats
+            .summary(self.context.pipeline.generation())
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::limits::PluginLimits;
+use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
 use crate::plugin::PluginRuntime;
 
@@ -62,7 +63,8 @@ impl Workload {
                     .cloned()
                     .unwrap_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR));
                 let path = locate_plugin(plugin, &dir)?;
-                let runtime = PluginRuntime::new(PluginLimits::default())?;
+                let runtime =
+                    PluginRuntime::new(PluginLimits::default(), CompileCache::open_default())?;
                 let plugin = runtime.load(&path, &[])?;
                 let mut expected = Vec::with_capacity(lines.len());
                 for line in &lines {

@@ -8,6 +8,8 @@
 //! the [`limits`](crate::limits): a trap, a deadline or a memory cap ends
 //! only that call, and the instance it poisoned is thrown away.
 
+pub mod cache;
+pub mod chain;
 pub mod locate;
 pub mod pool;
 
@@ -15,10 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
 use crate::limits::{EpochTicker, InstanceLimiter, PluginLimits};
+use cache::{CompileCache, Compiled, Digest256};
 use pool::InstancePool;
 
 pub use bindings::yell::plugin::types::{BatchReply, LineError};
@@ -62,12 +65,14 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<PluginState>,
     limits: PluginLimits,
+    /// Compiled plugins kept across runs; none when turned off.
+    cache: Option<CompileCache>,
     /// Keeps call deadlines moving; stops when the runtime is dropped.
     _epoch_ticker: EpochTicker,
 }
 
 impl PluginRuntime {
-    pub fn new(limits: PluginLimits) -> Result<Self> {
+    pub fn new(limits: PluginLimits, cache: Option<CompileCache>) -> Result<Self> {
         let mut config = wasmtime::Config::new();
         // Deadlines: each call gets a number of epoch ticks to finish.
         config.epoch_interruption(true);
@@ -86,6 +91,7 @@ impl PluginRuntime {
             engine,
             linker,
             limits,
+            cache,
             _epoch_ticker: epoch_ticker,
         })
     }
@@ -94,13 +100,27 @@ impl PluginRuntime {
     /// plugin world, compiles it and makes one instance, initialized with
     /// `config`, to prove it works before anything depends on it.
     pub fn load(&self, path: &Path, config: &[(String, String)]) -> Result<Plugin> {
+        let file = PluginFile::read(path)?;
+        self.load_file(&file, config)
+    }
+
+    /// [`load`](Self::load) for a file already read.
+    pub fn load_file(&self, file: &PluginFile, config: &[(String, String)]) -> Result<Plugin> {
+        let path = &file.path;
         let shown = path.display();
-        let bytes =
-            std::fs::read(path).with_context(|| format!("plugin {shown}: cannot read it"))?;
-        check_is_component(&bytes).with_context(|| format!("plugin {shown}"))?;
-        let component = Component::new(&self.engine, &bytes)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("plugin {shown}: cannot compile it"))?;
+        let (bytes, digest) = (&file.bytes, file.digest);
+        check_is_component(bytes).with_context(|| format!("plugin {shown}"))?;
+        let started = std::time::Instant::now();
+        let (component, compiled) =
+            cache::compile(self.cache.as_ref(), &self.engine, bytes, &digest)
+                .with_context(|| format!("plugin {shown}: cannot compile it"))?;
+        let took = format!("{:.1?}", started.elapsed());
+        match compiled {
+            Compiled::Cached => {
+                tracing::info!("plugin {shown}: compiled code loaded from the cache in {took}")
+            }
+            Compiled::Fresh => tracing::info!("plugin {shown}: compiled in {took}"),
+        }
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -122,6 +142,8 @@ impl PluginRuntime {
         let plugin = Plugin {
             name,
             path: path.to_path_buf(),
+            digest,
+            config: config.to_vec(),
             pool: InstancePool::new(pre, config.to_vec(), self.limits),
         };
         // Instantiating and initializing one instance now turns a plugin that
@@ -150,10 +172,33 @@ fn check_is_component(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A plugin file's bytes, as read at one moment.
+pub struct PluginFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`.
+    pub digest: Digest256,
+}
+
+impl PluginFile {
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("plugin {}: cannot read it", path.display()))?;
+        Ok(PluginFile {
+            path: path.to_path_buf(),
+            digest: cache::digest(&bytes),
+            bytes,
+        })
+    }
+}
+
 /// A loaded plugin, ready to be called from any thread.
 pub struct Plugin {
     name: Arc<str>,
     path: PathBuf,
+    /// SHA-256 of the file it was loaded from.
+    digest: Digest256,
+    config: Vec<(String, String)>,
     pool: InstancePool,
 }
 
@@ -188,6 +233,12 @@ impl Plugin {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this plugin was loaded from exactly `bytes_digest` with
+    /// exactly `config`: reloading it would change nothing.
+    pub fn is_same(&self, bytes_digest: &Digest256, config: &[(String, String)]) -> bool {
+        &self.digest == bytes_digest && self.config == config
     }
 
     /// Runs `call` on an idle instance; an instance whose call failed is
@@ -261,12 +312,6 @@ impl Plugin {
         })?;
         self.check_reply_size(reply.len())?;
         Ok(reply)
-    }
-
-    /// Which generation of the plugin this is: 1 for the first loaded, one
-    /// more for each live swap.
-    pub fn generation(&self) -> u64 {
-        1
     }
 
     /// How many idle instances are pooled now.

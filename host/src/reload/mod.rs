@@ -1,0 +1,194 @@
+//! Live swap: the plugin chain serving connections is replaced while the
+//! server runs, without dropping a connection or a line.
+//!
+//! The chain in use is one [`Pipeline`] behind an [`ArcSwap`]. A reload —
+//! on a file change ([`watch`]), `SIGHUP`, or `POST /reload` on the admin
+//! endpoint — reads and compiles the plugin files and makes and initializes
+//! an instance of each, all on a blocking thread, away from connections.
+//! Only if every plugin loads is the new pipeline published, in one atomic
+//! store; otherwise the old one keeps serving and the reason is logged.
+//!
+//! Connections load the current pipeline once per batch, so each switches
+//! at its next batch boundary; a batch already handed to the old pipeline
+//! finishes on it. The old pipeline, its instances and their memory are
+//! dropped when the last batch using it ends.
+
+pub mod watch;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use arc_swap::ArcSwap;
+
+use crate::plugin::chain::Pipeline;
+use crate::plugin::{PluginFile, PluginRuntime};
+
+/// One plugin of the chain as the command line gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSpec {
+    pub path: PathBuf,
+    /// Handed to the plugin's `init`.
+    pub config: Vec<(String, String)>,
+}
+
+/// What asked for a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadCause {
+    /// A plugin file changed on disk: plugins whose bytes are unchanged are
+    /// kept as they are (with their instances).
+    FileChanged,
+    /// `SIGHUP`: every plugin is loaded again from disk.
+    Signal,
+    /// `POST /reload`: every plugin is loaded again from disk.
+    Command,
+}
+
+impl ReloadCause {
+    fn describe(&self) -> &'static str {
+        match self {
+            ReloadCause::FileChanged => "file change",
+            ReloadCause::Signal => "SIGHUP",
+            ReloadCause::Command => "reload command",
+        }
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reloaded {
+    /// A new generation serves.
+    Swapped { generation: u64, took: Duration },
+    /// The files were the ones already serving: nothing changed.
+    Unchanged { generation: u64 },
+}
+
+/// The plugin chain serving connections, and how to replace it.
+pub struct LivePipeline {
+    current: ArcSwap<Pipeline>,
+    runtime: PluginRuntime,
+    specs: Vec<PluginSpec>,
+    /// One reload at a time; triggers arriving meanwhile wait their turn.
+    reloading: Mutex<()>,
+    swaps: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl LivePipeline {
+    /// Loads generation 1 of the chain `specs`.
+    pub fn load(runtime: PluginRuntime, specs: Vec<PluginSpec>) -> Result<Self> {
+        assert!(!specs.is_empty(), "a chain needs a plugin");
+        let stages = specs
+            .iter()
+            .map(|spec| runtime.load(&spec.path, &spec.config).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LivePipeline {
+            current: ArcSwap::from_pointee(Pipeline::new(1, stages)),
+            runtime,
+            specs,
+            reloading: Mutex::new(()),
+            swaps: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        })
+    }
+
+    /// The pipeline serving now. Hold it for one batch, not across awaits.
+    pub fn current(&self) -> arc_swap::Guard<Arc<Pipeline>> {
+        self.current.load()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.current.load().generation()
+    }
+
+    pub fn specs(&self) -> &[PluginSpec] {
+        &self.specs
+    }
+
+    /// Reloads that published a new generation, and reloads that failed.
+    pub fn reload_counts(&self) -> (u64, u64) {
+        (
+            self.swaps.load(Ordering::Relaxed),
+            self.failures.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Loads the chain again from disk and publishes it if every plugin
+    /// loads. Blocking (it compiles): call it off the async workers. On
+    /// failure the serving generation stays and the error says why.
+    pub fn reload(&self, cause: ReloadCause) -> Result<Reloaded> {
+        let _one_at_a_time = self.reloading.lock().expect("reload lock");
+        let started = Instant::now();
+        let old = self.current.load_full();
+        match self.load_changed(&old, &cause) {
+            Ok(None) => {
+                tracing::debug!(
+                    "{}: plugin files unchanged, generation {} keeps serving",
+                    cause.describe(),
+                    old.generation()
+                );
+                Ok(Reloaded::Unchanged {
+                    generation: old.generation(),
+                })
+            }
+            Ok(Some(stages)) => {
+                let generation = old.generation() + 1;
+                let pipeline = Pipeline::new(generation, stages);
+                let took = started.elapsed();
+                tracing::info!(
+                    "{}: plugin generation {generation} serving ({}), loaded in {took:.1?}",
+                    cause.describe(),
+                    pipeline.name(),
+                );
+                self.current.store(Arc::new(pipeline));
+                self.swaps.fetch_add(1, Ordering::Relaxed);
+                Ok(Reloaded::Swapped { generation, took })
+            }
+            Err(error) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    "{}: reload failed, plugin generation {} keeps serving: {error:#}",
+                    cause.describe(),
+                    old.generation()
+                );
+                Err(error)
+            }
+        }
+    }
+
+    /// The stages of the next generation, or `None` if a file change left
+    /// every file as it was.
+    fn load_changed(
+        &self,
+        old: &Pipeline,
+        cause: &ReloadCause,
+    ) -> Result<Option<Vec<Arc<crate::plugin::Plugin>>>> {
+        let mut changed = false;
+        let mut stages = Vec::with_capacity(self.specs.len());
+        for (spec, serving) in self.specs.iter().zip(old.stages()) {
+            let file = PluginFile::read(&spec.path)?;
+            let keep =
+                *cause == ReloadCause::FileChanged && serving.is_same(&file.digest, &spec.config);
+            if keep {
+                stages.push(serving.clone());
+            } else {
+                stages.push(Arc::new(self.runtime.load_file(&file, &spec.config)?));
+                changed = true;
+            }
+        }
+        Ok(changed.then_some(stages))
+    }
+}
+
+/// Runs [`LivePipeline::reload`] on a blocking thread.
+pub async fn reload_in_background(
+    live: &Arc<LivePipeline>,
+    cause: ReloadCause,
+) -> Result<Reloaded> {
+    let live = live.clone();
+    tokio::task::spawn_blocking(move || live.reload(cause))
+        .await
+        .map_err(|panic| anyhow::anyhow!("the reload panicked: {panic}"))?
+}
