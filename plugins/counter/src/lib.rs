@@ -1,0 +1,64 @@
+//! Prefixes each line with a sequence number: `1 hello`, `2 world`, ...
+//!
+//! Configuration: `start` (the first number, default 1), `width` (pad the
+//! number with zeros to this many digits, default 0: no padding) and
+//! `separator` (between number and line, default one space).
+//!
+//! The count is **per instance**, not per connection. The host pools
+//! instances: a connection's batches may be served by different instances,
+//! and several connections share one instance, so no instance sees all the
+//! lines of a connection, and the contract gives instances no shared state.
+//! The one count a plugin can keep exactly is the lines its own instance
+//! numbered: within an instance the numbers go up by one and never repeat.
+//! A client that is alone on the server sees 1, 2, 3, ... (one instance
+//! serves it); a new instance (more calls at once, a trap, a plugin swap)
+//! starts again from `start`.
+
+use yell_plugin::{Config, LinePlugin, Reply};
+
+struct Counter {
+    next: u64,
+    width: usize,
+    separator: String,
+    /// Reused to build each reply line.
+    line: Vec<u8>,
+}
+
+impl LinePlugin for Counter {
+    fn new(config: &Config) -> Result<Self, String> {
+        config.allow_only(&["start", "width", "separator"])?;
+        let width: usize = config.parse_or("width", 0)?;
+        if width > 20 {
+            return Err(format!("config `width`: {width} is more than 20 digits"));
+        }
+        let separator = config.get("separator").unwrap_or(" ");
+        if separator.contains('\n') {
+            return Err("config `separator`: a line break would split the line".into());
+        }
+        Ok(Counter {
+            next: config.parse_or("start", 1)?,
+            width,
+            separator: separator.to_string(),
+            line: Vec::new(),
+        })
+    }
+
+    fn transform(&mut self, line: &[u8], reply: &mut Reply) -> Result<(), String> {
+        use std::io::Write;
+        self.line.clear();
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            self.line,
+            "{:0width$}{}",
+            self.next,
+            self.separator,
+            width = self.width
+        );
+        self.next = self.next.wrapping_add(1);
+        self.line.extend_from_slice(line);
+        reply.push(&self.line);
+        Ok(())
+    }
+}
+
+yell_plugin::export_plugin!(Counter);
