@@ -80,3 +80,17 @@ fn splitter_answers_one_line_per_word() {
         b"one\r\ntwo\r\nthree\r\nlone\n"
     );
 }
+
+#[test]
+fn counter_numbers_lines_per_instance() {
+    let server = serve("counter", &[]);
+    assert_eq!(exchange(&server, b"a\r\nb\n\n"), b"1 a\r\n2 b\n3 \n");
+    // One client alone is served by one instance: the count goes on.
+    assert_eq!(exchange(&server, b"c\n"), b"4 c\n");
+    let server = serve("counter", &["start=7", "width=3", "separator=: "]);
+    assert_eq!(exchange(&server, b"x\ny\n"), b"007: x\n008: y\n");
+    let stderr = refused("counter", "width=99");
+    assert!(stderr.contains("more than 20 digits"), "{stderr}");
+    let stderr = refused("counter", "start=-1");
+    assert!(stderr.contains("config `start`"), "{stderr}");
+}

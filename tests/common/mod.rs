@@ -13,6 +13,12 @@ use std::time::Duration;
 /// Longest any single step of a test may wait on the server.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Where the servers the tests start keep compiled plugins: inside the
+/// build tree, not in the home folder.
+pub fn compile_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_yell-host")
 }
@@ -54,6 +60,7 @@ impl ServerProcess {
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", log_filter)
+            .env("YELL_COMPILE_CACHE", compile_cache())
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,143 @@
+//! `--plugin` given several times: a chain applied in order, each plugin's
+//! reply lines the next one's input lines, each plugin with its own
+//! configuration.
+
+mod common;
+
+use std::process::Command;
+
+use common::{exchange, read_line, testing_plugin, ServerProcess};
+
+fn serve_chain(plugins: &[&str], config: &[&str]) -> ServerProcess {
+    let mut args = Vec::new();
+    for plugin in plugins {
+        args.extend_from_slice(&["--plugin", plugin]);
+    }
+    for pair in config {
+        args.extend_from_slice(&["--plugin-config", pair]);
+    }
+    ServerProcess::start(&args)
+}
+
+/// Starting with `args` fails; returns what it said.
+fn refused(args: &[&str]) -> String {
+    let output = Command::new(common::binary())
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn plugins_apply_in_the_order_given() {
+    let input = b"hello world\r\nab\n";
+    let server = serve_chain(&["splitter", "reverse"], &[]);
+    assert_eq!(exchange(&server, input), b"olleh\r\ndlrow\r\nba\n");
+    let server = serve_chain(&["reverse", "splitter"], &[]);
+    assert_eq!(exchange(&server, input), b"dlrow\r\nolleh\r\nba\n");
+}
+
+#[test]
+fn lines_fan_out_and_drop_through_the_chain() {
+    let server = serve_chain(
+        &["splitter", "filter", "uppercase", "counter"],
+        &["filter:word=drop"],
+    );
+    // Three words, then an empty line (no words: no reply), then a line
+    // whose every word is dropped, then one more; the counter numbers what
+    // is left.
+    assert_eq!(
+        exchange(
+            &server,
+            b"keep drop this\r\n\ndrop dropped\nlast\nunterminated end"
+        ),
+        b"1 KEEP\r\n2 THIS\r\n3 LAST\n4 UNTERMINATED\n5 END"
+    );
+}
+
+#[test]
+fn each_plugin_gets_its_own_configuration() {
+    // The same plugin twice, told apart by position.
+    let server = serve_chain(&["rot13", "rot13"], &["1:shift=1", "2:shift=2"]);
+    assert_eq!(exchange(&server, b"abc xyz\n"), b"def abc\n");
+    // By name, and an unnamed key for a single plugin.
+    let server = serve_chain(
+        &["rot13", "counter"],
+        &["counter:start=10", "rot13:shift=0"],
+    );
+    assert_eq!(exchange(&server, b"abc\n"), b"10 abc\n");
+    let server = serve_chain(&["counter"], &["start=5"]);
+    assert_eq!(exchange(&server, b"x\n"), b"5 x\n");
+}
+
+#[test]
+fn a_configuration_rejected_by_one_plugin_fails_the_start() {
+    let stderr = refused(&[
+        "--plugin",
+        "uppercase",
+        "--plugin",
+        "rot13",
+        "--plugin-config",
+        "rot13:shift=40",
+    ]);
+    assert!(
+        stderr.contains("rot13.wasm") && stderr.contains("40 is not between 0 and 25"),
+        "{stderr}"
+    );
+    let stderr = refused(&[
+        "--plugin",
+        "uppercase",
+        "--plugin",
+        "rot13",
+        "--plugin-config",
+        "shift=4",
+    ]);
+    assert!(
+        stderr.contains("which plugin of the chain (uppercase, rot13)"),
+        "{stderr}"
+    );
+    let stderr = refused(&["--plugin", "rot13", "--plugin-config", "reverse:k=v"]);
+    assert!(stderr.contains("no plugin named \"reverse\""), "{stderr}");
+    let stderr = refused(&["--plugin", "rot13", "--plugin-config", "2:k=v"]);
+    assert!(stderr.contains("there is no plugin 2"), "{stderr}");
+}
+
+#[test]
+fn a_line_fails_if_any_stage_fails_on_what_it_became() {
+    let probe = testing_plugin("probe");
+    // rot13 turns "snvy" into "fail", which the probe refuses.
+    let server = serve_chain(&["rot13", &probe], &[]);
+    let mut stream = server.connect();
+    assert!(read_line(&mut stream).starts_with("welcome "));
+    drop(stream);
+    let reply = exchange(&server, b"snvy gbb ybat\nuryyb\n");
+    let reply = String::from_utf8_lossy(&reply);
+    let lines: Vec<&str> = reply.lines().collect();
+    assert_eq!(lines[1..3], ["ERR plugin: too long", "hello"], "{reply}");
+}
+
+#[test]
+fn greetings_and_last_words_come_from_every_stage_in_order() {
+    let probe = testing_plugin("probe");
+    let server = serve_chain(
+        &[&probe, "uppercase", &probe],
+        &["1:prefix=a-", "3:prefix=z-"],
+    );
+    let reply = exchange(&server, b"x\nsplit p q\ndrop\nfail bad\n");
+    let reply = String::from_utf8_lossy(&reply);
+    let id = reply
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("welcome "))
+        .expect("a greeting")
+        .to_string();
+    assert_eq!(
+        reply,
+        format!(
+            "welcome {id}\nwelcome {id}\nz-A-X\nz-P\nz-Q\nERR plugin: bad\n\
+             bye {id} after 4 lines\nbye {id} after 3 lines\n"
+        )
+    );
+}
