@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{exchange, read_line, ServerProcess};
+use common::{exchange, http_get, read_line, ServerProcess};
 
 /// Starts a server with metrics on a free port; returns it and the metrics
 /// address.
@@ -16,24 +16,8 @@ fn start_with_metrics(extra: &[&str]) -> (ServerProcess, SocketAddr) {
     let mut args = vec!["--metrics-addr", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let server = ServerProcess::start(&args);
-    let line = server.next_stdout_line();
-    let addr = line
-        .strip_prefix("yell-host metrics on http://")
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("unexpected line: {line}"))
-        .parse()
-        .unwrap();
+    let addr = server.metrics_addr();
     (server, addr)
-}
-
-/// Sends a GET and returns the status line and the body.
-fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
-    let mut stream = common::connect(addr);
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
 /// The value of the sample `name` (with its labels, if any) in a scrape.

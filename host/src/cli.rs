@@ -120,8 +120,9 @@ pub struct ServeArgs {
     #[arg(long, env = "YELL_COMPILE_CACHE")]
     pub compile_cache: Option<PathBuf>,
 
-    /// Compile every plugin on every load; keep nothing on disk.
-    #[arg(long, conflicts_with = "compile_cache")]
+    /// Compile every plugin on every load; keep nothing on disk (overrides
+    /// `--compile-cache`).
+    #[arg(long)]
     pub no_compile_cache: bool,
 
     /// How bytes are cut up for the plugin: `lines` (split on '\n', batched)
@@ -350,12 +351,22 @@ impl ServeArgs {
             .context("listening for SIGHUP")?;
         let server = Server::bind(self.listen, context, self.max_connections as u64).await?;
         let addr = server.local_addr()?;
-        // Scripts and tests read this line to learn the port.
+        if !self.no_watch {
+            // Watching before saying it listens: a change made right after
+            // that line is seen. Serving does not depend on the watch:
+            // without it, SIGHUP and `yell-host reload` still reload.
+            if let Err(error) =
+                watch_plugin_files(pipeline.clone(), self.watch_debounce, shutdown.clone())
+            {
+                tracing::warn!("plugin files will not be reloaded on change: {error:#}");
+            }
+        }
         let plugin_paths: Vec<String> = pipeline
             .specs()
             .iter()
             .map(|spec| spec.path.display().to_string())
             .collect();
+        // Scripts and tests read this line to learn the port.
         println!(
             "yell-host listening on {addr} (plugin {}, framing {})",
             plugin_paths.join(" → "),
@@ -379,15 +390,6 @@ impl ServeArgs {
                 self.stats_interval,
                 shutdown.clone(),
             ));
-        }
-        if !self.no_watch {
-            // Serving does not depend on it: without a watch, SIGHUP and
-            // `yell-host reload` still reload.
-            if let Err(error) =
-                watch_plugin_files(pipeline.clone(), self.watch_debounce, shutdown.clone())
-            {
-                tracing::warn!("plugin files will not be reloaded on change: {error:#}");
-            }
         }
         tokio::spawn(reload_on_signal(reload_signal, pipeline.clone()));
         tokio::spawn(signals.cancel_on_signal(shutdown));

@@ -112,6 +112,26 @@ impl ServerProcess {
         connect(self.addr)
     }
 
+    /// The admin endpoint's address, from the line after the listening line
+    /// (for a server started with `--metrics-addr`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.next_stdout_line();
+        line.strip_prefix("yell-host metrics on http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .unwrap_or_else(|| panic!("unexpected line: {line}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Sends the server the signal `signal`.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as libc::pid_t, signal) },
+            0
+        );
+    }
+
     /// The server's resident memory now, in KiB.
     pub fn rss_kib(&self) -> u64 {
         proc_status_kib(self.child.id(), "VmRSS")
@@ -154,6 +174,16 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Sends a GET and returns the status line and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut stream = connect(addr);
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
 /// Reads one line, up to and with its '\n'.

@@ -124,7 +124,7 @@ impl LivePipeline {
         let old = self.current.load_full();
         match self.load_changed(&old, &cause) {
             Ok(None) => {
-                tracing::debug!(
+                tracing::info!(
                     "{}: plugin files unchanged, generation {} keeps serving",
                     cause.describe(),
                     old.generation()
@@ -137,12 +137,12 @@ impl LivePipeline {
                 let generation = old.generation() + 1;
                 let pipeline = Pipeline::new(generation, stages);
                 let took = started.elapsed();
-                tracing::info!(
-                    "{}: plugin generation {generation} serving ({}), loaded in {took:.1?}",
-                    cause.describe(),
-                    pipeline.name(),
-                );
+                let name = pipeline.name().to_string();
                 self.current.store(Arc::new(pipeline));
+                tracing::info!(
+                    "{}: plugin generation {generation} serving ({name}), loaded in {took:.1?}",
+                    cause.describe(),
+                );
                 self.swaps.fetch_add(1, Ordering::Relaxed);
                 Ok(Reloaded::Swapped { generation, took })
             }

@@ -1,0 +1,415 @@
+//! Live swap: the plugin is replaced while the server runs — by changing
+//! its file, by SIGHUP, by `yell-host reload` — without a restart, a dropped
+//! connection or a lost line; a broken replacement leaves the old plugin
+//! serving.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{connect, plugin_dir, read_line, testing_plugin, ServerProcess};
+
+/// A fresh folder for one test's plugin files.
+fn scratch(test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("live-swap")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn plugin_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(plugin_dir().join(format!("{name}.wasm"))).expect("built plugin")
+}
+
+/// Deploys like most tools do: write a new file beside, rename it over.
+fn deploy_by_rename(live: &Path, bytes: &[u8]) {
+    let temporary = live.with_extension("wasm.new");
+    std::fs::write(&temporary, bytes).unwrap();
+    std::fs::rename(&temporary, live).unwrap();
+}
+
+/// Overwrites the file in place, in two writes with a pause between, so
+/// the server sees it half-written first.
+fn deploy_in_place(live: &Path, bytes: &[u8]) {
+    let mut file = std::fs::File::create(live).unwrap();
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    file.write_all(first).unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    file.write_all(rest).unwrap();
+}
+
+fn start_live(live: &Path, extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["--plugin", live.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    ServerProcess::start_logging(&args, "info")
+}
+
+/// Sends `line` on `stream` until the reply is `expected`; returns how long
+/// that took.
+fn time_until_answer(stream: &mut TcpStream, line: &str, expected: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        stream.write_all(line.as_bytes()).unwrap();
+        if read_line(stream) == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the new plugin never answered {line:?}"
+        );
+    }
+}
+
+fn reversed(line: &str) -> String {
+    line.chars().rev().collect()
+}
+
+/// A client pipelining batches of lines on one connection until stopped,
+/// checking each reply is what uppercase or reverse makes of its line, in
+/// order.
+struct LoadClient {
+    thread: std::thread::JoinHandle<(u64, u64, Vec<String>)>,
+}
+
+impl LoadClient {
+    const BATCH: usize = 16;
+
+    fn start(addr: SocketAddr, id: usize, stop: Arc<AtomicBool>) -> Self {
+        let thread = std::thread::spawn(move || {
+            let mut stream = connect(addr);
+            let mut replies = BufReader::new(stream.try_clone().unwrap());
+            let (mut sent, mut answered) = (0u64, 0u64);
+            let mut problems = Vec::new();
+            let mut reply = String::new();
+            while !stop.load(Ordering::Relaxed) && problems.is_empty() {
+                let lines: Vec<String> = (0..Self::BATCH)
+                    .map(|i| format!("client{id}-line{}-abc xyz", answered + i as u64))
+                    .collect();
+                let batch: String = lines.iter().map(|line| format!("{line}\n")).collect();
+                if let Err(error) = stream.write_all(batch.as_bytes()) {
+                    problems.push(format!("write: {error}"));
+                    break;
+                }
+                sent += lines.len() as u64;
+                for line in &lines {
+                    reply.clear();
+                    match replies.read_line(&mut reply) {
+                        Ok(0) => problems.push("the server closed the connection".into()),
+                        Err(error) => problems.push(format!("read: {error}")),
+                        Ok(_) => {
+                            let reply = reply.trim_end_matches('\n');
+                            if reply == line.to_uppercase() || reply == reversed(line) {
+                                answered += 1;
+                            } else {
+                                problems.push(format!("sent {line:?}, got {reply:?}"));
+                            }
+                        }
+                    }
+                    if !problems.is_empty() {
+                        break;
+                    }
+                }
+            }
+            // Nothing more may come: every line was answered once.
+            if let Err(error) = stream.shutdown(std::net::Shutdown::Write) {
+                problems.push(format!("shutdown: {error}"));
+            }
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut replies, &mut rest);
+            if !rest.is_empty() {
+                problems.push(format!("unexpected replies after the last: {rest:?}"));
+            }
+            (sent, answered, problems)
+        });
+        LoadClient { thread }
+    }
+
+    /// Lines sent and lines answered right.
+    fn finish(self) -> (u64, u64) {
+        let (sent, answered, problems) = self.thread.join().expect("load client panicked");
+        assert!(problems.is_empty(), "a load client saw: {problems:?}");
+        (sent, answered)
+    }
+}
+
+/// The heart of it: four clients pipeline lines nonstop while the plugin
+/// file is replaced 100 times, alternately uppercase and reverse, by rename
+/// and by writing in place. Every reply must be right for its line under one
+/// of the two, in order, none lost or repeated, no connection hurt; and each
+/// swap is timed from the file change to the first reply of the new plugin.
+#[test]
+fn a_hundred_swaps_under_load_lose_no_line() {
+    const SWAPS: usize = 100;
+    let dir = scratch("hundred");
+    let live = dir.join("live.wasm");
+    let (uppercase, reverse) = (plugin_bytes("uppercase"), plugin_bytes("reverse"));
+    std::fs::write(&live, &uppercase).unwrap();
+    let server = start_live(&live, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<LoadClient> = (0..4)
+        .map(|id| LoadClient::start(server.addr, id, stop.clone()))
+        .collect();
+    let mut probe = server.connect();
+    let rss_before = server.rss_kib();
+
+    let mut latencies = Vec::with_capacity(SWAPS);
+    for swap in 0..SWAPS {
+        let (bytes, expected) = if swap % 2 == 0 {
+            (&reverse, "eborp\n")
+        } else {
+            (&uppercase, "PROBE\n")
+        };
+        if swap % 4 < 2 {
+            deploy_by_rename(&live, bytes);
+        } else {
+            deploy_in_place(&live, bytes);
+        }
+        latencies.push(time_until_answer(&mut probe, "probe\n", expected));
+    }
+    // Let the clients run on the last generation too.
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let (sent, answered) = clients
+        .into_iter()
+        .map(LoadClient::finish)
+        .fold((0, 0), |(s, a), (sent, answered)| (s + sent, a + answered));
+    drop(probe);
+    let rss_after = server.rss_kib();
+
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    eprintln!(
+        "{SWAPS} swaps under load: {sent} lines sent, {answered} answered right, {} lost; \
+         file change to first new reply: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms; \
+         server RSS {rss_before} KiB before, {rss_after} KiB after",
+        sent - answered,
+        ms(latencies[SWAPS / 2]),
+        ms(latencies[SWAPS * 9 / 10]),
+        ms(latencies[SWAPS - 1]),
+    );
+    assert!(answered > 0);
+    assert_eq!(sent, answered, "lines were lost");
+    // Old generations are dropped, not piled up: 100 of them kept would be
+    // far more than this.
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB"
+    );
+
+    let (status, summary) = server.terminate();
+    assert!(status.success());
+    assert!(
+        summary.contains(&format!("Plugin generations served: {}", SWAPS + 1)),
+        "{summary}"
+    );
+    assert!(summary.contains("Plugin failures: 0 "), "{summary}");
+}
+
+#[test]
+fn a_broken_replacement_leaves_the_old_plugin_serving() {
+    let dir = scratch("broken");
+    let live = dir.join("live.wasm");
+    std::fs::write(&live, plugin_bytes("rot13")).unwrap();
+    let server = start_live(&live, &["--plugin-config", "shift=1"]);
+    let mut stream = server.connect();
+    let core_module = wat::parse_str("(module)").unwrap();
+    let wrong_world = wat::parse_str("(component)").unwrap();
+    let traps_in_init = std::fs::read(testing_plugin("init-trap")).unwrap();
+    let rejects_config = plugin_bytes("filter");
+    let cases: [(&[u8], &str); 6] = [
+        (b"not wasm at all", "is not a WebAssembly file"),
+        (
+            &core_module,
+            "is a core WebAssembly module, not a component",
+        ),
+        (&wrong_world, "is not a yell:plugin/plugin@0.1.0 component"),
+        (&traps_in_init, "cannot start it: calling the plugin's init"),
+        (&rejects_config, "unknown config key `shift`"),
+        (&[], "is not a WebAssembly file"),
+    ];
+    for (bytes, why) in cases {
+        deploy_by_rename(&live, bytes);
+        let logged = server.wait_for_log(&["reload failed", "generation 1 keeps serving"]);
+        assert!(logged.contains(why), "expected {why:?} in {logged:?}");
+        stream.write_all(b"abc\n").unwrap();
+        assert_eq!(read_line(&mut stream), "bcd\n");
+    }
+    // Removing the file fails the same way.
+    std::fs::remove_file(&live).unwrap();
+    server.wait_for_log(&["reload failed", "cannot read it"]);
+    // The very file serving: nothing to swap.
+    deploy_by_rename(&live, &plugin_bytes("rot13"));
+    server.wait_for_log(&["plugin files unchanged, generation 1 keeps serving"]);
+    // A good new file swaps (the same plugin with a custom section added:
+    // other bytes, same behaviour).
+    let mut rebuilt = plugin_bytes("rot13");
+    rebuilt.extend_from_slice(&custom_section("build", b"2"));
+    std::fs::write(&live, rebuilt).unwrap();
+    server.wait_for_log(&["plugin generation 2 serving (live)"]);
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "bcd\n");
+}
+
+#[test]
+fn sighup_reloads_from_disk() {
+    let dir = scratch("sighup");
+    let live = dir.join("live.wasm");
+    std::fs::write(&live, plugin_bytes("uppercase")).unwrap();
+    let server = start_live(&live, &["--no-watch"]);
+    let mut stream = server.connect();
+    deploy_by_rename(&live, &plugin_bytes("reverse"));
+    // Not watched: still the old plugin.
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "ABC\n");
+    server.signal(libc::SIGHUP);
+    server.wait_for_log(&["SIGHUP: plugin generation 2 serving (live)"]);
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "cba\n");
+    // SIGHUP reloads even unchanged files: fresh instances, a new generation.
+    server.signal(libc::SIGHUP);
+    server.wait_for_log(&["SIGHUP: plugin generation 3 serving"]);
+}
+
+fn reload_command(metrics: SocketAddr) -> std::process::Output {
+    Command::new(common::binary())
+        .args(["reload", &metrics.to_string()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_reload_command_reports_the_outcome() {
+    let dir = scratch("command");
+    let live = dir.join("live.wasm");
+    std::fs::write(&live, plugin_bytes("uppercase")).unwrap();
+    let server = start_live(&live, &["--no-watch", "--metrics-addr", "127.0.0.1:0"]);
+    let metrics = server.metrics_addr();
+    let mut stream = server.connect();
+
+    deploy_by_rename(&live, &plugin_bytes("reverse"));
+    let output = reload_command(metrics);
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        said.starts_with("reloaded: generation 2 serving (live)"),
+        "{said}"
+    );
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "cba\n");
+
+    deploy_by_rename(&live, b"garbage");
+    let output = reload_command(metrics);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        said.contains("reload failed, generation 2 keeps serving")
+            && said.contains("is not a WebAssembly file"),
+        "{said}"
+    );
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "cba\n");
+
+    let (_, scraped) = common::http_get(metrics, "/metrics");
+    for expected in [
+        "yell_plugin_generation 2",
+        "yell_plugin_reloads_total{result=\"ok\"} 1",
+        "yell_plugin_reloads_total{result=\"failed\"} 1",
+    ] {
+        assert!(scraped.contains(expected), "no {expected:?} in {scraped}");
+    }
+    let nobody = Command::new(common::binary())
+        .args(["reload", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("cannot connect to 127.0.0.1:1"));
+}
+
+#[test]
+fn connections_switch_at_a_batch_boundary_and_keep_their_state_per_generation() {
+    // A probe greets on open and says goodbye with its count: a connection
+    // opened on one generation and closed on the next hears the new
+    // generation's goodbye (it counted only the lines it served).
+    let dir = scratch("boundary");
+    let live = dir.join("live.wasm");
+    std::fs::copy(testing_plugin("probe"), &live).unwrap();
+    let server = start_live(&live, &["--plugin-config", "prefix=old-"]);
+    let mut stream = server.connect();
+    let greeting = read_line(&mut stream);
+    let id = greeting
+        .trim_end()
+        .strip_prefix("welcome ")
+        .unwrap()
+        .to_string();
+    stream.write_all(b"a\nb\n").unwrap();
+    assert_eq!(read_line(&mut stream), "old-a\n");
+    assert_eq!(read_line(&mut stream), "old-b\n");
+    // The same plugin under another name: the file's bytes change.
+    let mut renamed = std::fs::read(testing_plugin("probe")).unwrap();
+    renamed.extend_from_slice(&custom_section("build", b"2"));
+    deploy_by_rename(&live, &renamed);
+    server.wait_for_log(&["plugin generation 2 serving"]);
+    stream.write_all(b"c\n").unwrap();
+    assert_eq!(read_line(&mut stream), "old-c\n");
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_line(&mut stream), format!("bye {id} after 1 lines\n"));
+}
+
+/// A wasm custom section (id 0): appended to a component, it changes the
+/// file without changing what the plugin does.
+fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = vec![name.len() as u8];
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut section = vec![0u8, body.len() as u8];
+    section.extend_from_slice(&body);
+    section
+}
+
+#[test]
+fn the_compile_cache_spares_recompiling_known_plugins() {
+    let dir = scratch("cache");
+    let cache = dir.join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let live = dir.join("live.wasm");
+    std::fs::write(&live, plugin_bytes("uppercase")).unwrap();
+    let args = ["--compile-cache", cache_arg];
+
+    let server = start_live(&live, &args);
+    server.wait_for_log(&["live.wasm: compiled in"]);
+    deploy_by_rename(&live, &plugin_bytes("reverse"));
+    server.wait_for_log(&["live.wasm: compiled in"]);
+    // Back to a plugin seen before: no compiling.
+    deploy_by_rename(&live, &plugin_bytes("uppercase"));
+    server.wait_for_log(&["live.wasm: compiled code loaded from the cache"]);
+    drop(server);
+
+    // A restart loads from the cache too, unless told not to.
+    let server = start_live(&live, &args);
+    server.wait_for_log(&["live.wasm: compiled code loaded from the cache"]);
+    drop(server);
+    let server = start_live(&live, &["--no-compile-cache"]);
+    server.wait_for_log(&["live.wasm: compiled in"]);
+    drop(server);
+
+    // An entry that is not what this host wrote is compiled again.
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"tampered").unwrap();
+    }
+    let server = start_live(&live, &args);
+    server.wait_for_log(&["is unusable, compiling again"]);
+    server.wait_for_log(&["live.wasm: compiled in"]);
+    let mut stream = server.connect();
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "ABC\n");
+}
