@@ -159,6 +159,11 @@ async fn answer(mut stream: TcpStream, endpoint: &MetricsEndpoint) -> std::io::R
                 ),
             }
         }
+        (b"GET", b"/reload") => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "a reload changes the server: use POST /reload\n".into(),
+        ),
         (b"GET" | b"POST", _) => (
             "404 Not Found",
             "text/plain",
