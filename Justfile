@@ -27,6 +27,12 @@ install: build-plugins
 bench: build-plugins
     scripts/bench-peers.sh
     cargo bench --bench plugin_call
+    just bench-swap
+
+# Live swap with a release build: 100 swaps under load, time from file change to first new reply.
+bench-swap: build-plugins
+    cargo build --release --bin yell-host
+    YELL_HOST_BINARY=target/release/yell-host cargo test --test live_swap a_hundred_swaps -- --nocapture 2>&1 | grep -E "swaps under load|test result"
 
 # Is the bundled load client fast enough? It against loadgen, both driving native_server.
 bench-client:

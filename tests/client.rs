@@ -215,3 +215,60 @@ fn a_server_going_away_mid_run_is_reported_and_fails_the_run() {
     assert_eq!(figure(&stdout, "connection errors"), 2, "{stdout}");
     assert!(figure(&stdout, "lines") > 0, "{stdout}");
 }
+
+#[test]
+fn replies_of_a_chain_are_verified_against_the_same_chain() {
+    let server = ServerProcess::start(&[
+        "--plugin",
+        "rot13",
+        "--plugin",
+        "splitter",
+        "--plugin-config",
+        "rot13:shift=1",
+    ]);
+    let addr = server.addr.to_string();
+    let chain = [
+        "--expect-plugin",
+        "rot13",
+        "--expect-plugin",
+        "splitter",
+        "--expect-config",
+        "rot13:shift=1",
+    ];
+    let mut args = vec!["-n", "2", "--lines", "400", "--addr", &addr];
+    args.extend_from_slice(&chain);
+    let output = run_client(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(figure(&stdout, "lines"), 400);
+    assert_eq!(figure(&stdout, "mismatched replies"), 0);
+    // "hello world" becomes two lines: the server wrote 800.
+    let (_, summary) = server.terminate();
+    assert_eq!(figure(&summary, "Lines out"), 800, "{summary}");
+
+    // Expecting a different configuration: every reply is a mismatch.
+    let server = ServerProcess::start(&["--plugin", "rot13", "--plugin", "splitter"]);
+    let addr = server.addr.to_string();
+    let mut args = vec!["-n", "1", "--lines", "10", "--addr", &addr];
+    args.extend_from_slice(&chain);
+    let output = run_client(&args);
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(figure(&stdout, "mismatched replies") > 0, "{stdout}");
+    let output = run_client(&[
+        "--expect-plugin",
+        "rot13",
+        "--expect-plugin",
+        "splitter",
+        "--expect-config",
+        "shift=1",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--expect-config shift=1: which plugin"),
+        "{output:?}"
+    );
+}

@@ -18,9 +18,10 @@ use crate::limits::PluginLimits;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use crate::plugin::spec::{chain_specs, ConfigEntry};
 use crate::plugin::PluginRuntime;
 use crate::reload::watch::watch_plugin_files;
-use crate::reload::{reload_in_background, LivePipeline, PluginSpec, ReloadCause};
+use crate::reload::{reload_in_background, LivePipeline, ReloadCause};
 use crate::server::Server;
 use crate::stats::report::report_periodically;
 use crate::stats::Stats;
@@ -100,7 +101,7 @@ pub struct ServeArgs {
     /// Configuration handed to a plugin at init, as KEY=VALUE; repeatable.
     /// In a chain, say which plugin: NAME:KEY=VALUE, NAME being the file
     /// name without `.wasm`, or the plugin's position (1, 2, ...).
-    #[arg(long = "plugin-config", value_name = "[NAME:]KEY=VALUE", value_parser = parse_config_entry)]
+    #[arg(long = "plugin-config", value_name = "[NAME:]KEY=VALUE", value_parser = ConfigEntry::parse)]
     pub plugin_config: Vec<ConfigEntry>,
 
     /// Do not reload the plugins when their files change (SIGHUP and
@@ -202,89 +203,6 @@ pub fn parse_byte_size(raw: &str) -> Result<usize> {
     Ok(bytes)
 }
 
-/// One `--plugin-config`: a key and value, maybe for a named plugin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigEntry {
-    /// A plugin's name or position in the chain; `None` for the only plugin.
-    pub plugin: Option<String>,
-    pub key: String,
-    pub value: String,
-}
-
-fn parse_config_entry(raw: &str) -> Result<ConfigEntry> {
-    let Some((name_and_key, value)) = raw.split_once('=') else {
-        bail!("expected [NAME:]KEY=VALUE, got {raw:?}");
-    };
-    let (plugin, key) = match name_and_key.split_once(':') {
-        Some((plugin, key)) => (Some(plugin.to_string()), key),
-        None => (None, name_and_key),
-    };
-    if key.is_empty() || plugin.as_deref() == Some("") {
-        bail!("expected [NAME:]KEY=VALUE, got {raw:?}");
-    }
-    Ok(ConfigEntry {
-        plugin,
-        key: key.to_string(),
-        value: value.to_string(),
-    })
-}
-
-/// Pairs each plugin of the chain with its configuration entries.
-fn plugin_specs(paths: Vec<PathBuf>, entries: &[ConfigEntry]) -> Result<Vec<PluginSpec>> {
-    let name_of = |path: &PathBuf| {
-        path.file_stem()
-            .map(|stem| stem.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let names: Vec<String> = paths.iter().map(name_of).collect();
-    let mut specs: Vec<PluginSpec> = paths
-        .into_iter()
-        .map(|path| PluginSpec {
-            path,
-            config: Vec::new(),
-        })
-        .collect();
-    for entry in entries {
-        let shown = match &entry.plugin {
-            Some(plugin) => format!("{plugin}:{}={}", entry.key, entry.value),
-            None => format!("{}={}", entry.key, entry.value),
-        };
-        let targets: Vec<usize> = match &entry.plugin {
-            None if specs.len() == 1 => vec![0],
-            None => bail!(
-                "--plugin-config {shown}: which plugin of the chain ({})? Write NAME:KEY=VALUE",
-                names.join(", ")
-            ),
-            Some(plugin) => match plugin.parse::<usize>() {
-                Ok(position) if (1..=specs.len()).contains(&position) => vec![position - 1],
-                Ok(position) => bail!(
-                    "--plugin-config {shown}: there is no plugin {position}, the chain has {}",
-                    specs.len()
-                ),
-                Err(_) => names
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, name)| *name == plugin)
-                    .map(|(index, _)| index)
-                    .collect(),
-            },
-        };
-        if targets.is_empty() {
-            bail!(
-                "--plugin-config {shown}: no plugin named {:?} in the chain ({})",
-                entry.plugin.as_deref().unwrap_or_default(),
-                names.join(", ")
-            );
-        }
-        for target in targets {
-            specs[target]
-                .config
-                .push((entry.key.clone(), entry.value.clone()));
-        }
-    }
-    Ok(specs)
-}
-
 impl ServeArgs {
     /// The compile cache, unless turned off; a cache that cannot be opened
     /// only costs compile time, so it is reported and done without.
@@ -320,7 +238,7 @@ impl ServeArgs {
             .iter()
             .map(|plugin| locate_plugin(plugin, &plugin_dir))
             .collect::<Result<Vec<_>>>()?;
-        let specs = plugin_specs(paths, &self.plugin_config)?;
+        let specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
         let limits = PluginLimits {
             call_timeout: self.plugin_timeout,
             memory_bytes: self.plugin_memory,
@@ -447,66 +365,5 @@ mod tests {
         assert!(parse_byte_size("0").is_err());
         assert!(parse_byte_size("12 parsecs").is_err());
         assert!(parse_byte_size("KiB").is_err());
-    }
-
-    fn entry(raw: &str) -> ConfigEntry {
-        parse_config_entry(raw).unwrap()
-    }
-
-    #[test]
-    fn config_entries_name_their_plugin() {
-        assert_eq!(
-            entry("rot13:shift=3"),
-            ConfigEntry {
-                plugin: Some("rot13".into()),
-                key: "shift".into(),
-                value: "3".into()
-            }
-        );
-        assert_eq!(entry("word=a:b=c").plugin, None);
-        assert_eq!(entry("word=a:b=c").value, "a:b=c");
-        assert!(parse_config_entry("novalue").is_err());
-        assert!(parse_config_entry(":k=v").is_err());
-        assert!(parse_config_entry("=v").is_err());
-    }
-
-    #[test]
-    fn config_entries_go_to_their_plugins() {
-        let chain = || {
-            vec![
-                PathBuf::from("a/rot13.wasm"),
-                PathBuf::from("b/filter.wasm"),
-                PathBuf::from("rot13.wasm"),
-            ]
-        };
-        let specs = plugin_specs(
-            chain(),
-            &[
-                entry("rot13:shift=1"),
-                entry("2:word=x"),
-                entry("3:shift=2"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(specs[0].config, [("shift".to_string(), "1".to_string())]);
-        assert_eq!(specs[1].config, [("word".to_string(), "x".to_string())]);
-        assert_eq!(
-            specs[2].config,
-            [
-                ("shift".to_string(), "1".to_string()),
-                ("shift".to_string(), "2".to_string())
-            ]
-        );
-        assert!(plugin_specs(chain(), &[entry("shift=1")])
-            .unwrap_err()
-            .to_string()
-            .contains("which plugin"));
-        assert!(plugin_specs(chain(), &[entry("upper:k=v")])
-            .unwrap_err()
-            .to_string()
-            .contains("no plugin named"));
-        assert!(plugin_specs(chain(), &[entry("4:k=v")]).is_err());
-        let single = plugin_specs(vec![PathBuf::from("x.wasm")], &[entry("k=v")]).unwrap();
-        assert_eq!(single[0].config, [("k".to_string(), "v".to_string())]);
     }
 }

@@ -19,8 +19,10 @@ pub fn compile_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
 }
 
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_yell-host")
+/// The `yell-host` under test: the one cargo built for the tests, or
+/// `YELL_HOST_BINARY` (how `just bench-swap` times a release build).
+pub fn binary() -> String {
+    std::env::var("YELL_HOST_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_yell-host").into())
 }
 
 /// Where `just build-plugins` puts the plugin components.

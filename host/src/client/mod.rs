@@ -24,10 +24,11 @@ use clap::Args;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::plugin::spec::ConfigEntry;
 use crate::stats::latency;
 use driver::{drive, Failure, Shared};
 use report::Report;
-use workload::Workload;
+use workload::{ExpectedPlugins, Workload};
 
 /// Options of the load client.
 #[derive(Debug, Clone, Args)]
@@ -75,9 +76,15 @@ pub struct ClientArgs {
     pub warmup: Duration,
 
     /// The plugin whose answers the replies must be (run here on each
-    /// message): a path or a bare name in the plugin folder.
+    /// message): a path or a bare name in the plugin folder. Given several
+    /// times, a chain, as the server's `--plugin`.
     #[arg(long, default_value = "uppercase.wasm")]
-    pub expect_plugin: PathBuf,
+    pub expect_plugin: Vec<PathBuf>,
+
+    /// Configuration of the expected-reply plugins, as the server's
+    /// `--plugin-config`: [NAME:]KEY=VALUE.
+    #[arg(long, value_name = "[NAME:]KEY=VALUE", value_parser = ConfigEntry::parse)]
+    pub expect_config: Vec<ConfigEntry>,
 
     /// Where bare plugin names are looked up.
     #[arg(long, env = "YELL_PLUGIN_DIR")]
@@ -116,7 +123,11 @@ impl ClientArgs {
         }
         let workload = Workload::new(
             self.messages()?,
-            (!self.no_verify).then_some((self.expect_plugin.as_path(), self.plugin_dir.as_ref())),
+            (!self.no_verify).then_some(ExpectedPlugins {
+                chain: &self.expect_plugin,
+                config: &self.expect_config,
+                plugin_dir: self.plugin_dir.as_deref(),
+            }),
         )?;
         crate::server::raise_open_file_limit();
         let mut streams = Vec::with_capacity(self.connections as usize);

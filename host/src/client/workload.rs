@@ -1,12 +1,15 @@
 //! What the load client sends, and what it expects back.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
 use crate::limits::PluginLimits;
 use crate::plugin::cache::CompileCache;
+use crate::plugin::chain::Pipeline;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use crate::plugin::spec::{chain_specs, ConfigEntry};
 use crate::plugin::PluginRuntime;
 
 /// The lines to send, taken in turn, each with the reply it must get.
@@ -45,10 +48,7 @@ impl Workload {
     /// plugin, the expected replies are computed by running that same
     /// plugin component here: exactly what a server running it must answer,
     /// as long as the plugin's answer depends only on the line.
-    pub fn new(
-        messages: Vec<Vec<u8>>,
-        expect_plugin: Option<(&Path, Option<&PathBuf>)>,
-    ) -> Result<Self> {
+    pub fn new(messages: Vec<Vec<u8>>, expect: Option<ExpectedPlugins<'_>>) -> Result<Self> {
         if messages.iter().any(|m| m.contains(&b'\n')) {
             bail!("a message must be one line");
         }
@@ -56,29 +56,22 @@ impl Workload {
             .iter()
             .map(|m| [m.as_slice(), b"\n"].concat())
             .collect();
-        let expected = match expect_plugin {
+        let expected = match expect {
             None => None,
-            Some((plugin, plugin_dir)) => {
-                let dir = plugin_dir
-                    .cloned()
-                    .unwrap_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR));
-                let path = locate_plugin(plugin, &dir)?;
-                let runtime =
-                    PluginRuntime::new(PluginLimits::default(), CompileCache::open_default())?;
-                let plugin = runtime.load(&path, &[])?;
+            Some(expect) => {
+                let plugins = expect.load()?;
+                let shown = plugins.name();
                 let mut expected = Vec::with_capacity(lines.len());
                 for line in &lines {
-                    let reply = plugin.transform_batch(0, line).map_err(|error| {
+                    let reply = plugins.transform_batch(0, line).map_err(|error| {
                         anyhow::anyhow!(
-                            "the expected-reply plugin {} failed on {:?}: {error}",
-                            path.display(),
+                            "the expected-reply plugin {shown} failed on {:?}: {error}",
                             String::from_utf8_lossy(line)
                         )
                     })?;
                     if let Some(error) = reply.errors.first() {
                         bail!(
-                            "the expected-reply plugin {} refuses {:?}: {}",
-                            path.display(),
+                            "the expected-reply plugin {shown} refuses {:?}: {}",
                             String::from_utf8_lossy(line),
                             error.message
                         );
@@ -86,8 +79,7 @@ impl Workload {
                     let count = reply.output.iter().filter(|&&b| b == b'\n').count();
                     if count == 0 {
                         bail!(
-                            "the expected-reply plugin {} answers {:?} with nothing; the client needs a reply to every line it sends",
-                            path.display(),
+                            "the expected-reply plugin {shown} answers {:?} with nothing; the client needs a reply to every line it sends",
                             String::from_utf8_lossy(line)
                         );
                     }
@@ -113,5 +105,32 @@ impl Workload {
     /// Average bytes sent per line.
     pub fn mean_line_bytes(&self) -> f64 {
         self.lines.iter().map(Vec::len).sum::<usize>() as f64 / self.lines.len() as f64
+    }
+}
+
+/// The plugins a server is expected to run, to compute the right replies.
+pub struct ExpectedPlugins<'a> {
+    pub chain: &'a [PathBuf],
+    pub config: &'a [ConfigEntry],
+    pub plugin_dir: Option<&'a Path>,
+}
+
+impl ExpectedPlugins<'_> {
+    fn load(&self) -> Result<Pipeline> {
+        let dir = self
+            .plugin_dir
+            .map_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR), Path::to_path_buf);
+        let paths = self
+            .chain
+            .iter()
+            .map(|plugin| locate_plugin(plugin, &dir))
+            .collect::<Result<Vec<_>>>()?;
+        let specs = chain_specs(paths, self.config, "--expect-config")?;
+        let runtime = PluginRuntime::new(PluginLimits::default(), CompileCache::open_default())?;
+        let stages = specs
+            .iter()
+            .map(|spec| runtime.load(&spec.path, &spec.config).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Pipeline::new(1, stages))
     }
 }

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod chain;
 pub mod locate;
 pub mod pool;
+pub mod spec;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

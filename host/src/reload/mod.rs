@@ -15,7 +15,6 @@
 
 pub mod watch;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,15 +23,8 @@ use anyhow::Result;
 use arc_swap::ArcSwap;
 
 use crate::plugin::chain::Pipeline;
+pub use crate::plugin::spec::PluginSpec;
 use crate::plugin::{PluginFile, PluginRuntime};
-
-/// One plugin of the chain as the command line gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginSpec {
-    pub path: PathBuf,
-    /// Handed to the plugin's `init`.
-    pub config: Vec<(String, String)>,
-}
 
 /// What asked for a reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
