@@ -141,3 +141,16 @@ fn greetings_and_last_words_come_from_every_stage_in_order() {
         )
     );
 }
+
+#[test]
+fn raw_chunks_go_through_the_chain_too() {
+    let server = ServerProcess::start(&[
+        "--framing",
+        "raw",
+        "--plugin",
+        "uppercase",
+        "--plugin",
+        "reverse",
+    ]);
+    assert_eq!(exchange(&server, b"Hello World!"), b"!DLROW OLLEH");
+}

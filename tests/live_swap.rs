@@ -50,7 +50,7 @@ fn deploy_in_place(live: &Path, bytes: &[u8]) {
 fn start_live(live: &Path, extra: &[&str]) -> ServerProcess {
     let mut args = vec!["--plugin", live.to_str().unwrap()];
     args.extend_from_slice(extra);
-    ServerProcess::start_logging(&args, "info")
+    ServerProcess::start_logging(&args, "info,yell_host::plugin::chain=debug")
 }
 
 /// Sends `line` on `stream` until the reply is `expected`; returns how long
@@ -336,7 +336,7 @@ fn the_reload_command_reports_the_outcome() {
 }
 
 #[test]
-fn connections_switch_at_a_batch_boundary_and_keep_their_state_per_generation() {
+fn open_connections_move_to_the_new_generation_and_the_old_one_is_retired() {
     // A probe greets on open and says goodbye with its count: a connection
     // opened on one generation and closed on the next hears the new
     // generation's goodbye (it counted only the lines it served).
@@ -359,6 +359,8 @@ fn connections_switch_at_a_batch_boundary_and_keep_their_state_per_generation() 
     renamed.extend_from_slice(&custom_section("build", b"2"));
     deploy_by_rename(&live, &renamed);
     server.wait_for_log(&["plugin generation 2 serving"]);
+    // The open connection does not keep the old generation alive.
+    server.wait_for_log(&["plugin generation 1 retired"]);
     stream.write_all(b"c\n").unwrap();
     assert_eq!(read_line(&mut stream), "old-c\n");
     stream.shutdown(std::net::Shutdown::Write).unwrap();

@@ -117,6 +117,15 @@ impl Pipeline {
     }
 }
 
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // The last batch using this generation is done. Its plugins'
+        // instances go with it, unless the next generation kept a plugin
+        // whose file did not change.
+        tracing::debug!("plugin generation {} retired", self.generation);
+    }
+}
+
 fn malformed(stage: &Plugin, why: String) -> PluginError {
     PluginError::Refused(format!("malformed reply from {}: {why}", stage.name()))
 }
