@@ -415,3 +415,53 @@ fn the_compile_cache_spares_recompiling_known_plugins() {
     stream.write_all(b"abc\n").unwrap();
     assert_eq!(read_line(&mut stream), "ABC\n");
 }
+
+#[test]
+fn a_file_change_reloads_only_the_changed_plugin_of_a_chain() {
+    // The probe counts each connection's lines in its instance and says the
+    // count in its last words: whether it was kept or reloaded shows.
+    let dir = scratch("chain");
+    let (probe, live) = (dir.join("probe.wasm"), dir.join("live.wasm"));
+    std::fs::copy(testing_plugin("probe"), &probe).unwrap();
+    std::fs::write(&live, plugin_bytes("uppercase")).unwrap();
+    let server = ServerProcess::start_logging(
+        &[
+            "--plugin",
+            probe.to_str().unwrap(),
+            "--plugin",
+            live.to_str().unwrap(),
+        ],
+        "info",
+    );
+    let mut stream = server.connect();
+    let id = read_line(&mut stream)
+        .trim_end()
+        .strip_prefix("welcome ")
+        .unwrap()
+        .to_string();
+    stream.write_all(b"ab\n").unwrap();
+    assert_eq!(read_line(&mut stream), "AB\n");
+
+    deploy_by_rename(&live, &plugin_bytes("reverse"));
+    server.wait_for_log(&["plugin generation 2 serving (probe → live)"]);
+    stream.write_all(b"ab\n").unwrap();
+    assert_eq!(read_line(&mut stream), "ba\n");
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    // The same probe instance saw both lines.
+    assert_eq!(read_line(&mut stream), format!("bye {id} after 2 lines\n"));
+
+    // SIGHUP reloads every plugin: a fresh probe knows nothing of lines
+    // before it.
+    let mut stream = server.connect();
+    let id = read_line(&mut stream)
+        .trim_end()
+        .strip_prefix("welcome ")
+        .unwrap()
+        .to_string();
+    stream.write_all(b"ab\n").unwrap();
+    assert_eq!(read_line(&mut stream), "ba\n");
+    server.signal(libc::SIGHUP);
+    server.wait_for_log(&["SIGHUP: plugin generation 3 serving"]);
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_line(&mut stream), format!("bye {id} after 0 lines\n"));
+}
