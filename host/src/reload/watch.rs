@@ -28,7 +28,7 @@ use super::{reload_in_background, LivePipeline, ReloadCause};
 
 /// How long after a file is complete (closed after writing, or renamed into
 /// place) the reload starts: lets a burst of such events become one reload.
-const SETTLE: Duration = Duration::from_millis(10);
+const SETTLE: Duration = Duration::from_millis(2);
 
 /// Starts watching the chain's plugin files; each change reloads the chain
 /// (only changed files are compiled again). `debounce` is how long a file
