@@ -69,6 +69,15 @@ fn time_until_answer(stream: &mut TcpStream, line: &str, expected: &str) -> Dura
     }
 }
 
+/// Reads the probe plugin's greeting, `welcome <id>`; returns the id.
+fn greeting_id(stream: &mut TcpStream) -> String {
+    let greeting = read_line(stream);
+    match greeting.trim_end().strip_prefix("welcome ") {
+        Some(id) => id.to_string(),
+        None => panic!("expected the probe's greeting, got {greeting:?}"),
+    }
+}
+
 fn reversed(line: &str) -> String {
     line.chars().rev().collect()
 }
@@ -345,16 +354,11 @@ fn open_connections_move_to_the_new_generation_and_the_old_one_is_retired() {
     std::fs::copy(testing_plugin("probe"), &live).unwrap();
     let server = start_live(&live, &["--plugin-config", "prefix=old-"]);
     let mut stream = server.connect();
-    let greeting = read_line(&mut stream);
-    let id = greeting
-        .trim_end()
-        .strip_prefix("welcome ")
-        .unwrap()
-        .to_string();
+    let id = greeting_id(&mut stream);
     stream.write_all(b"a\nb\n").unwrap();
     assert_eq!(read_line(&mut stream), "old-a\n");
     assert_eq!(read_line(&mut stream), "old-b\n");
-    // The same plugin under another name: the file's bytes change.
+    // The same plugin with other bytes (a custom section added).
     let mut renamed = std::fs::read(testing_plugin("probe")).unwrap();
     renamed.extend_from_slice(&custom_section("build", b"2"));
     deploy_by_rename(&live, &renamed);
@@ -434,11 +438,7 @@ fn a_file_change_reloads_only_the_changed_plugin_of_a_chain() {
         "info",
     );
     let mut stream = server.connect();
-    let id = read_line(&mut stream)
-        .trim_end()
-        .strip_prefix("welcome ")
-        .unwrap()
-        .to_string();
+    let id = greeting_id(&mut stream);
     stream.write_all(b"ab\n").unwrap();
     assert_eq!(read_line(&mut stream), "AB\n");
 
@@ -453,11 +453,7 @@ fn a_file_change_reloads_only_the_changed_plugin_of_a_chain() {
     // SIGHUP reloads every plugin: a fresh probe knows nothing of lines
     // before it.
     let mut stream = server.connect();
-    let id = read_line(&mut stream)
-        .trim_end()
-        .strip_prefix("welcome ")
-        .unwrap()
-        .to_string();
+    let id = greeting_id(&mut stream);
     stream.write_all(b"ab\n").unwrap();
     assert_eq!(read_line(&mut stream), "ba\n");
     server.signal(libc::SIGHUP);
