@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::process::Command;
 
 use common::{exchange, read_line, testing_plugin, ServerProcess};
@@ -115,7 +116,11 @@ fn a_line_fails_if_any_stage_fails_on_what_it_became() {
     let reply = exchange(&server, b"snvy gbb ybat\nuryyb\n");
     let reply = String::from_utf8_lossy(&reply);
     let lines: Vec<&str> = reply.lines().collect();
-    assert_eq!(lines[1..3], ["ERR plugin: too long", "hello"], "{reply}");
+    assert_eq!(
+        lines[1..3],
+        ["ERR plugin: probe: too long", "hello"],
+        "{reply}"
+    );
 }
 
 #[test]
@@ -136,7 +141,7 @@ fn greetings_and_last_words_come_from_every_stage_in_order() {
     assert_eq!(
         reply,
         format!(
-            "welcome {id}\nwelcome {id}\nz-A-X\nz-P\nz-Q\nERR plugin: bad\n\
+            "welcome {id}\nwelcome {id}\nz-A-X\nz-P\nz-Q\nERR plugin: probe: bad\n\
              bye {id} after 4 lines\nbye {id} after 3 lines\n"
         )
     );
@@ -153,4 +158,20 @@ fn raw_chunks_go_through_the_chain_too() {
         "reverse",
     ]);
     assert_eq!(exchange(&server, b"Hello World!"), b"!DLROW OLLEH");
+}
+
+#[test]
+fn a_failed_call_in_a_chain_names_its_plugin() {
+    let hostile = testing_plugin("hostile");
+    let server = serve_chain(&[&hostile, "reverse"], &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"panic\n").unwrap();
+    let reply = read_line(&mut stream);
+    assert!(
+        reply.starts_with("ERR plugin: hostile: trapped: "),
+        "{reply}"
+    );
+    // The connection goes on, with a fresh instance.
+    stream.write_all(b"cd\n").unwrap();
+    assert_eq!(read_line(&mut stream), "DC\n");
 }

@@ -58,7 +58,8 @@ impl Pipeline {
     /// Transforms a batch of '\n'-ended lines through every stage; the
     /// reply's `ends` and `errors` refer to the lines of `lines`.
     pub fn transform_batch(&self, conn: u64, lines: &[u8]) -> Result<BatchReply, PluginError> {
-        let mut reply = self.stages[0].transform_batch(conn, lines)?;
+        let first = &self.stages[0];
+        let mut reply = self.in_stage(first, first.transform_batch(conn, lines))?;
         for pair in self.stages.windows(2) {
             let (previous, stage) = (&pair[0], &pair[1]);
             if reply.output.is_empty() {
@@ -66,7 +67,7 @@ impl Pipeline {
                 break;
             }
             let input_lines = check_lines(&reply.output).map_err(|why| malformed(previous, why))?;
-            let next = stage.transform_batch(conn, &reply.output)?;
+            let next = self.in_stage(stage, stage.transform_batch(conn, &reply.output))?;
             reply = compose(&reply, input_lines, next).map_err(|why| malformed(stage, why))?;
         }
         Ok(reply)
@@ -75,15 +76,38 @@ impl Pipeline {
     /// Transforms a raw chunk through every stage; an empty result ends the
     /// chain early.
     pub fn transform_raw(&self, conn: u64, chunk: &[u8]) -> Result<Vec<u8>, PluginError> {
-        let (first, rest) = self.stages.split_first().expect("at least one stage");
-        let mut out = first.transform_raw(conn, chunk)?;
-        for stage in rest {
+        let first = &self.stages[0];
+        let mut out = self.in_stage(first, first.transform_raw(conn, chunk))?;
+        for stage in &self.stages[1..] {
             if out.is_empty() {
                 break;
             }
-            out = stage.transform_raw(conn, &out)?;
+            out = self.in_stage(stage, stage.transform_raw(conn, &out))?;
         }
         Ok(out)
+    }
+
+    /// In a chain, says which plugin failed: in the call's error, and in
+    /// the errors of single lines (`ERR plugin: rot13: ...`). A lone plugin
+    /// needs no name.
+    fn in_stage<R: NamesFailures>(
+        &self,
+        stage: &Plugin,
+        result: Result<R, PluginError>,
+    ) -> Result<R, PluginError> {
+        if self.stages.len() == 1 {
+            return result;
+        }
+        match result {
+            Ok(mut reply) => {
+                reply.name_failures(stage.name());
+                Ok(reply)
+            }
+            Err(error) => Err(PluginError::InStage {
+                stage: stage.name().into(),
+                error: Box::new(error),
+            }),
+        }
     }
 
     /// The greetings of every stage, in chain order, as each wrote it (a
@@ -91,7 +115,7 @@ impl Pipeline {
     pub fn connection_opened(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
         let mut greeting = Vec::new();
         for stage in &self.stages {
-            greeting.extend_from_slice(&stage.connection_opened(conn)?);
+            greeting.extend_from_slice(&self.in_stage(stage, stage.connection_opened(conn))?);
         }
         Ok(greeting)
     }
@@ -103,7 +127,7 @@ impl Pipeline {
         let mut last_words = Vec::new();
         let mut first_error = None;
         for stage in &self.stages {
-            match stage.connection_closed(conn) {
+            match self.in_stage(stage, stage.connection_closed(conn)) {
                 Ok(words) => last_words.extend_from_slice(&words),
                 Err(error) => {
                     first_error.get_or_insert(error);
@@ -124,6 +148,23 @@ impl Drop for Pipeline {
         // whose file did not change.
         tracing::debug!("plugin generation {} retired", self.generation);
     }
+}
+
+/// A plugin's answer whose failures can be put in a stage's name.
+trait NamesFailures {
+    fn name_failures(&mut self, stage: &str);
+}
+
+impl NamesFailures for BatchReply {
+    fn name_failures(&mut self, stage: &str) {
+        for error in &mut self.errors {
+            error.message = format!("{stage}: {}", error.message);
+        }
+    }
+}
+
+impl NamesFailures for Vec<u8> {
+    fn name_failures(&mut self, _stage: &str) {}
 }
 
 fn malformed(stage: &Plugin, why: String) -> PluginError {

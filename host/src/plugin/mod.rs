@@ -341,6 +341,12 @@ pub enum PluginError {
     /// The plugin itself answered with an error.
     #[error("{0}")]
     Refused(String),
+    /// One plugin of a chain failed.
+    #[error("{stage}: {error}")]
+    InStage {
+        stage: Arc<str>,
+        error: Box<PluginError>,
+    },
 }
 
 impl PluginError {
@@ -368,6 +374,7 @@ impl PluginError {
             PluginError::Start(_) => "start",
             PluginError::ReplyTooLarge { .. } => "reply_too_large",
             PluginError::Refused(_) => "refused",
+            PluginError::InStage { error, .. } => error.kind(),
         }
     }
 }
