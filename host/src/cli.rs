@@ -118,7 +118,7 @@ pub struct ServeArgs {
     /// Where compiled plugins are kept, so that a restart or a swap back to a
     /// known plugin does not compile it again [default:
     /// $XDG_CACHE_HOME/yell-host or ~/.cache/yell-host].
-    #[arg(long, env = "YELL_COMPILE_CACHE")]
+    #[arg(long, env = "YELL_COMPILE_CACHE", value_name = "DIR")]
     pub compile_cache: Option<PathBuf>,
 
     /// Compile every plugin on every load; keep nothing on disk (overrides
