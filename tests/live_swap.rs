@@ -461,3 +461,50 @@ fn a_file_change_reloads_only_the_changed_plugin_of_a_chain() {
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(read_line(&mut stream), format!("bye {id} after 0 lines\n"));
 }
+
+/// Writes `bytes` over `live` in place in two halves, `pause` apart.
+fn write_slowly_in_place(live: &Path, bytes: &[u8], pause: Duration) {
+    let mut file = std::fs::File::create(live).unwrap();
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    file.write_all(first).unwrap();
+    std::thread::sleep(pause);
+    file.write_all(rest).unwrap();
+}
+
+#[test]
+fn a_file_written_in_place_is_loaded_once_complete() {
+    let dir = scratch("in-place");
+    let live = dir.join("live.wasm");
+    std::fs::write(&live, plugin_bytes("uppercase")).unwrap();
+    let server = start_live(
+        &live,
+        &["--watch-debounce", "400ms", "--metrics-addr", "127.0.0.1:0"],
+    );
+    let metrics = server.metrics_addr();
+    let failed_reloads = || {
+        let (_, scraped) = common::http_get(metrics, "/metrics");
+        scraped
+            .lines()
+            .find_map(|line| line.strip_prefix("yell_plugin_reloads_total{result=\"failed\"} "))
+            .map_or(0, |count| count.parse::<u64>().unwrap())
+    };
+
+    // A pause shorter than the debounce: the half-written file is never
+    // loaded; the close after the last write swaps.
+    write_slowly_in_place(&live, &plugin_bytes("reverse"), Duration::from_millis(100));
+    server.wait_for_log(&["file change: plugin generation 2 serving"]);
+    assert_eq!(failed_reloads(), 0);
+
+    // A writer pausing past the debounce: the half file fails to load (the
+    // old plugin serves on), and the finished file swaps.
+    write_slowly_in_place(
+        &live,
+        &plugin_bytes("uppercase"),
+        Duration::from_millis(1200),
+    );
+    server.wait_for_log(&["file change: plugin generation 3 serving"]);
+    assert_eq!(failed_reloads(), 1);
+    let mut stream = server.connect();
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "ABC\n");
+}
