@@ -70,9 +70,11 @@ impl MetricsEndpoint {
         let pipeline = self.pipeline.current();
         metrics::gauge!("yell_plugin_generation").set(pipeline.generation() as f64);
         metrics::gauge!("yell_plugin_instances_pooled").set(pipeline.idle_instances() as f64);
-        let (swaps, failures) = self.pipeline.reload_counts();
-        metrics::counter!("yell_plugin_reloads_total", "result" => "ok").absolute(swaps);
-        metrics::counter!("yell_plugin_reloads_total", "result" => "failed").absolute(failures);
+        // Every successful reload made a generation after the first.
+        metrics::counter!("yell_plugin_reloads_total", "result" => "ok")
+            .absolute(pipeline.generation() - 1);
+        metrics::counter!("yell_plugin_reloads_total", "result" => "failed")
+            .absolute(self.pipeline.failed_reloads());
         metrics::gauge!("yell_uptime_seconds").set(summary.uptime.as_secs_f64());
         self.handle.render()
     }

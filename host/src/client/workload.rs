@@ -1,7 +1,6 @@
 //! What the load client sends, and what it expects back.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
@@ -59,7 +58,8 @@ impl Workload {
         let expected = match expect {
             None => None,
             Some(expect) => {
-                let plugins = expect.load()?;
+                // The runtime keeps the plugins' call deadlines ticking.
+                let (_runtime, plugins) = expect.load()?;
                 let shown = plugins.name();
                 let mut expected = Vec::with_capacity(lines.len());
                 for line in &lines {
@@ -116,7 +116,7 @@ pub struct ExpectedPlugins<'a> {
 }
 
 impl ExpectedPlugins<'_> {
-    fn load(&self) -> Result<Pipeline> {
+    fn load(&self) -> Result<(PluginRuntime, Pipeline)> {
         let dir = self
             .plugin_dir
             .map_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR), Path::to_path_buf);
@@ -127,10 +127,7 @@ impl ExpectedPlugins<'_> {
             .collect::<Result<Vec<_>>>()?;
         let specs = chain_specs(paths, self.config, "--expect-config")?;
         let runtime = PluginRuntime::new(PluginLimits::default(), CompileCache::open_default())?;
-        let stages = specs
-            .iter()
-            .map(|spec| runtime.load(&spec.path, &spec.config).map(Arc::new))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Pipeline::new(1, stages))
+        let pipeline = Pipeline::load(&runtime, &specs)?;
+        Ok((runtime, pipeline))
     }
 }

@@ -69,10 +69,6 @@ impl CompileCache {
         Self::open(&Self::default_dir()?).ok()
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn entry(&self, engine: &Engine, digest: &Digest256) -> PathBuf {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         engine

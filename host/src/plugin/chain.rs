@@ -9,7 +9,10 @@
 
 use std::sync::Arc;
 
-use super::{BatchReply, LineError, Plugin, PluginError};
+use anyhow::Result;
+
+use super::spec::PluginSpec;
+use super::{BatchReply, LineError, Plugin, PluginError, PluginRuntime};
 
 /// One generation of the plugin chain.
 pub struct Pipeline {
@@ -55,11 +58,19 @@ impl Pipeline {
         self.stages.iter().map(|stage| stage.idle_instances()).sum()
     }
 
+    /// Loads generation 1 of the chain `specs`.
+    pub fn load(runtime: &PluginRuntime, specs: &[PluginSpec]) -> Result<Self> {
+        let stages = specs
+            .iter()
+            .map(|spec| runtime.load(&spec.path, &spec.config).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Pipeline::new(1, stages))
+    }
+
     /// Transforms a batch of '\n'-ended lines through every stage; the
     /// reply's `ends` and `errors` refer to the lines of `lines`.
     pub fn transform_batch(&self, conn: u64, lines: &[u8]) -> Result<BatchReply, PluginError> {
-        let first = &self.stages[0];
-        let mut reply = self.in_stage(first, first.transform_batch(conn, lines))?;
+        let mut reply = self.stage_batch(&self.stages[0], conn, lines)?;
         for pair in self.stages.windows(2) {
             let (previous, stage) = (&pair[0], &pair[1]);
             if reply.output.is_empty() {
@@ -67,8 +78,25 @@ impl Pipeline {
                 break;
             }
             let input_lines = check_lines(&reply.output).map_err(|why| malformed(previous, why))?;
-            let next = self.in_stage(stage, stage.transform_batch(conn, &reply.output))?;
+            let next = self.stage_batch(stage, conn, &reply.output)?;
             reply = compose(&reply, input_lines, next).map_err(|why| malformed(stage, why))?;
+        }
+        Ok(reply)
+    }
+
+    /// One stage's reply to `lines`; in a chain, the errors of single lines
+    /// name the stage (`ERR plugin: rot13: ...`).
+    fn stage_batch(
+        &self,
+        stage: &Plugin,
+        conn: u64,
+        lines: &[u8],
+    ) -> Result<BatchReply, PluginError> {
+        let mut reply = self.in_stage(stage, stage.transform_batch(conn, lines))?;
+        if self.stages.len() > 1 {
+            for error in &mut reply.errors {
+                error.message = format!("{}: {}", stage.name(), error.message);
+            }
         }
         Ok(reply)
     }
@@ -87,10 +115,9 @@ impl Pipeline {
         Ok(out)
     }
 
-    /// In a chain, says which plugin failed: in the call's error, and in
-    /// the errors of single lines (`ERR plugin: rot13: ...`). A lone plugin
-    /// needs no name.
-    fn in_stage<R: NamesFailures>(
+    /// In a chain, a failed call names the plugin that failed; a lone
+    /// plugin needs no name.
+    fn in_stage<R>(
         &self,
         stage: &Plugin,
         result: Result<R, PluginError>,
@@ -98,16 +125,10 @@ impl Pipeline {
         if self.stages.len() == 1 {
             return result;
         }
-        match result {
-            Ok(mut reply) => {
-                reply.name_failures(stage.name());
-                Ok(reply)
-            }
-            Err(error) => Err(PluginError::InStage {
-                stage: stage.name().into(),
-                error: Box::new(error),
-            }),
-        }
+        result.map_err(|error| PluginError::InStage {
+            stage: stage.name().into(),
+            error: Box::new(error),
+        })
     }
 
     /// The greetings of every stage, in chain order, as each wrote it (a
@@ -148,23 +169,6 @@ impl Drop for Pipeline {
         // whose file did not change.
         tracing::debug!("plugin generation {} retired", self.generation);
     }
-}
-
-/// A plugin's answer whose failures can be put in a stage's name.
-trait NamesFailures {
-    fn name_failures(&mut self, stage: &str);
-}
-
-impl NamesFailures for BatchReply {
-    fn name_failures(&mut self, stage: &str) {
-        for error in &mut self.errors {
-            error.message = format!("{stage}: {}", error.message);
-        }
-    }
-}
-
-impl NamesFailures for Vec<u8> {
-    fn name_failures(&mut self, _stage: &str) {}
 }
 
 fn malformed(stage: &Plugin, why: String) -> PluginError {

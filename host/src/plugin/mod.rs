@@ -142,9 +142,7 @@ impl PluginRuntime {
             .unwrap_or_else(|| "plugin".into());
         let plugin = Plugin {
             name,
-            path: path.to_path_buf(),
             digest,
-            config: config.to_vec(),
             pool: InstancePool::new(pre, config.to_vec(), self.limits),
         };
         // Instantiating and initializing one instance now turns a plugin that
@@ -196,10 +194,8 @@ impl PluginFile {
 /// A loaded plugin, ready to be called from any thread.
 pub struct Plugin {
     name: Arc<str>,
-    path: PathBuf,
     /// SHA-256 of the file it was loaded from.
     digest: Digest256,
-    config: Vec<(String, String)>,
     pool: InstancePool,
 }
 
@@ -232,14 +228,10 @@ impl Plugin {
         &self.name
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Whether this plugin was loaded from exactly `bytes_digest` with
-    /// exactly `config`: reloading it would change nothing.
-    pub fn is_same(&self, bytes_digest: &Digest256, config: &[(String, String)]) -> bool {
-        &self.digest == bytes_digest && self.config == config
+    /// SHA-256 of the file it was loaded from: a file with the same digest
+    /// would load the same plugin.
+    pub fn digest(&self) -> &Digest256 {
+        &self.digest
     }
 
     /// Runs `call` on an idle instance; an instance whose call failed is

@@ -64,24 +64,18 @@ pub struct LivePipeline {
     specs: Vec<PluginSpec>,
     /// One reload at a time; triggers arriving meanwhile wait their turn.
     reloading: Mutex<()>,
-    swaps: AtomicU64,
+    /// Reloads that failed (each success is a generation).
     failures: AtomicU64,
 }
 
 impl LivePipeline {
     /// Loads generation 1 of the chain `specs`.
     pub fn load(runtime: PluginRuntime, specs: Vec<PluginSpec>) -> Result<Self> {
-        assert!(!specs.is_empty(), "a chain needs a plugin");
-        let stages = specs
-            .iter()
-            .map(|spec| runtime.load(&spec.path, &spec.config).map(Arc::new))
-            .collect::<Result<Vec<_>>>()?;
         Ok(LivePipeline {
-            current: ArcSwap::from_pointee(Pipeline::new(1, stages)),
+            current: ArcSwap::from_pointee(Pipeline::load(&runtime, &specs)?),
             runtime,
             specs,
             reloading: Mutex::new(()),
-            swaps: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         })
     }
@@ -99,12 +93,9 @@ impl LivePipeline {
         &self.specs
     }
 
-    /// Reloads that published a new generation, and reloads that failed.
-    pub fn reload_counts(&self) -> (u64, u64) {
-        (
-            self.swaps.load(Ordering::Relaxed),
-            self.failures.load(Ordering::Relaxed),
-        )
+    /// Reloads that failed, leaving the serving generation in place.
+    pub fn failed_reloads(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Loads the chain again from disk and publishes it if every plugin
@@ -135,7 +126,6 @@ impl LivePipeline {
                     "{}: plugin generation {generation} serving ({name}), loaded in {took:.1?}",
                     cause.describe(),
                 );
-                self.swaps.fetch_add(1, Ordering::Relaxed);
                 Ok(Reloaded::Swapped { generation, took })
             }
             Err(error) => {
@@ -161,8 +151,9 @@ impl LivePipeline {
         let mut stages = Vec::with_capacity(self.specs.len());
         for (spec, serving) in self.specs.iter().zip(old.stages()) {
             let file = PluginFile::read(&spec.path)?;
-            let keep =
-                *cause == ReloadCause::FileChanged && serving.is_same(&file.digest, &spec.config);
+            // The configuration is the command line's, the same for every
+            // generation: only the file can have changed.
+            let keep = *cause == ReloadCause::FileChanged && serving.digest() == &file.digest;
             if keep {
                 stages.push(serving.clone());
             } else {
