@@ -169,8 +169,8 @@ fn the_shutdown_summary_has_the_counts_and_timings() {
         "Lines out: 3\n",
         "Bytes in: 14\n",
         "Bytes out: 14\n",
-        "Plugin failures: 0 (deadline 0, trap 0, reply_too_large 0, start 0, refused 0)",
-        "Other errors: 0 lines refused by the plugin, 0 lines too long, 0 idle timeouts",
+        "Plugin failures: 0 (deadline 0, trap 0, reply_too_large 0, start 0, refused 0, overloaded 0)",
+        "Other errors: 0 lines refused by the plugin, 0 lines too long, 0 idle timeouts, 0 log lines dropped",
         "Plugin time per line: p50 ",
         "Plugin generations served: 1",
     ] {

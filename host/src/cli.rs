@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::client::ClientArgs;
 use crate::connection::{ConnectionContext, OnPluginError};
 use crate::framing::{Framing, LineFramer};
-use crate::limits::PluginLimits;
+use crate::limits::{PluginLimits, DEFAULT_WALL_MULTIPLE};
+use crate::logging::LogFormat;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
@@ -43,15 +44,6 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// For people.
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,13 +129,30 @@ pub struct ServeArgs {
     #[arg(long, default_value = "64KiB", value_parser = parse_byte_size)]
     pub max_line_length: usize,
 
-    /// Longest a single plugin call may run (e.g. `100ms`, `2s`).
+    /// Most running time one plugin call may use (e.g. `100ms`, `2s`): the
+    /// time the plugin itself runs, not time spent waiting for a CPU.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub plugin_timeout: Duration,
+
+    /// Most wall-clock time one plugin call may take, waiting included
+    /// [default: 10 times --plugin-timeout].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub plugin_wall_timeout: Option<Duration>,
 
     /// Most linear memory one plugin instance may use (e.g. `64MiB`).
     #[arg(long, default_value = "64MiB", value_parser = parse_byte_size)]
     pub plugin_memory: usize,
+
+    /// Most linear memory all plugin instances may use together; a call
+    /// that would need more is refused (`ERR plugin: overloaded: ...`).
+    #[arg(long, default_value = "2GiB", value_parser = parse_byte_size)]
+    pub plugin_memory_total: usize,
+
+    /// Most instances of one plugin alive at once (each call in flight,
+    /// slow ones included, holds one); a call past it is refused
+    /// (`ERR plugin: overloaded: ...`).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_instances: u32,
 
     /// Largest reply one plugin call may return (e.g. `16MiB`); a larger one
     /// is answered as a plugin error.
@@ -229,6 +238,12 @@ impl ServeArgs {
         if self.plugin_timeout.is_zero() {
             bail!("--plugin-timeout must be more than zero");
         }
+        let wall_timeout = self
+            .plugin_wall_timeout
+            .unwrap_or(self.plugin_timeout * DEFAULT_WALL_MULTIPLE);
+        if wall_timeout < self.plugin_timeout {
+            bail!("--plugin-wall-timeout must be at least --plugin-timeout");
+        }
         let plugin_dir = self
             .plugin_dir
             .clone()
@@ -241,7 +256,10 @@ impl ServeArgs {
         let specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
         let limits = PluginLimits {
             call_timeout: self.plugin_timeout,
+            wall_timeout,
             memory_bytes: self.plugin_memory,
+            total_memory_bytes: self.plugin_memory_total,
+            max_instances: self.max_instances as usize,
             reply_bytes: self.max_reply,
         };
         crate::server::raise_open_file_limit();

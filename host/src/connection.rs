@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -84,7 +84,7 @@ pub async fn serve_connection(
     if !matches!(end, Ok(End::ClientFinished)) {
         // The plugin hears of every connection's end, so it can forget it;
         // last words have nobody to go to here.
-        let _ = context.pipeline.current().connection_closed(id);
+        let _ = context.pipeline.current().connection_closed(id).await;
     }
     match end {
         Ok(end) => tracing::debug!(connection = id, ?end, "connection closed"),
@@ -138,7 +138,12 @@ struct Connection {
 impl Connection {
     async fn run(&mut self) -> std::io::Result<End> {
         self.stream.set_nodelay(true)?;
-        let opened = self.context.pipeline.current().connection_opened(self.id);
+        let opened = self
+            .context
+            .pipeline
+            .current()
+            .connection_opened(self.id)
+            .await;
         match opened {
             Ok(greeting) => self.write_buffer.extend_from_slice(&greeting),
             Err(error) => {
@@ -200,11 +205,11 @@ impl Connection {
             let (answered, close) = {
                 // Loaded once per read: a swapped pipeline takes over at the
                 // next batch boundary, and this read's batches finish on the
-                // pipeline they started on. Not held across an await.
+                // pipeline they started on.
                 let pipeline = self.context.pipeline.current();
                 match self.context.framing {
-                    Framing::Lines => self.answer_lines(&pipeline, eof),
-                    Framing::Raw => self.answer_raw(&pipeline),
+                    Framing::Lines => self.answer_lines(&pipeline, eof).await,
+                    Framing::Raw => self.answer_raw(&pipeline).await,
                 }
             };
             if answered && idle_timeout.is_some() {
@@ -224,11 +229,11 @@ impl Connection {
     /// Answers every whole line in the read buffer (and the final line at
     /// EOF). Returns whether any line was answered, and whether the
     /// connection must be closed.
-    fn answer_lines(&mut self, pipeline: &Pipeline, eof: bool) -> (bool, bool) {
+    async fn answer_lines(&mut self, pipeline: &Pipeline, eof: bool) -> (bool, bool) {
         let framer = self.context.framer;
         let mut answered = false;
         loop {
-            let batch = match framer.next_batch(&self.read_buffer, eof) {
+            let mut batch = match framer.next_batch(&self.read_buffer, eof) {
                 Ok(Some(batch)) => batch,
                 Ok(None) => return (answered, false),
                 Err(error @ FrameError::LineTooLong { .. }) => {
@@ -238,9 +243,12 @@ impl Connection {
                 }
             };
             answered = true;
-            let input = batch.plugin_input(&self.read_buffer);
+            // The batch's bytes leave the read buffer without a copy: the
+            // call owns its input, so it can finish on another thread.
+            let consumed = self.read_buffer.split_to(batch.consumed).freeze();
+            let input = batch.take_plugin_input(&consumed);
             let started = std::time::Instant::now();
-            let result = pipeline.transform_batch(self.id, input);
+            let result = pipeline.transform_batch(self.id, input.clone()).await;
             self.context
                 .stats
                 .plugin_called(batch.lines, started.elapsed());
@@ -262,7 +270,7 @@ impl Connection {
                         replies,
                         policy == OnPluginError::Close,
                         |index, message, out| match policy {
-                            OnPluginError::Pass => out.extend_from_slice(nth_line(input, index)),
+                            OnPluginError::Pass => out.extend_from_slice(nth_line(&input, index)),
                             _ => write_error_text(out, &format!("plugin: {message}")),
                         },
                         &mut self.write_buffer,
@@ -274,7 +282,7 @@ impl Connection {
                             &self.context,
                             self.id,
                             &PluginError::Refused(malformed.to_string()),
-                            &self.read_buffer[..batch.consumed],
+                            &consumed,
                             &mut self.write_buffer,
                         ),
                     }
@@ -283,12 +291,11 @@ impl Connection {
                     &self.context,
                     self.id,
                     &error,
-                    &self.read_buffer[..batch.consumed],
+                    &consumed,
                     &mut self.write_buffer,
                 ),
             };
             self.context.stats.lines_answered(batch.lines);
-            self.read_buffer.advance(batch.consumed);
             if close {
                 return (answered, true);
             }
@@ -297,14 +304,14 @@ impl Connection {
 
     /// Answers the whole read buffer as one raw chunk. Returns whether
     /// anything was answered, and whether the connection must be closed.
-    fn answer_raw(&mut self, pipeline: &Pipeline) -> (bool, bool) {
+    async fn answer_raw(&mut self, pipeline: &Pipeline) -> (bool, bool) {
         if self.read_buffer.is_empty() {
             return (false, false);
         }
         self.context.stats.lines_answered(1);
-        let chunk = &self.read_buffer[..];
+        let chunk: Bytes = self.read_buffer.split().freeze();
         let started = std::time::Instant::now();
-        let result = pipeline.transform_raw(self.id, chunk);
+        let result = pipeline.transform_raw(self.id, chunk.clone()).await;
         self.context.stats.plugin_called(1, started.elapsed());
         let close = match result {
             Ok(reply) => {
@@ -315,18 +322,22 @@ impl Connection {
                 &self.context,
                 self.id,
                 &error,
-                chunk,
+                &chunk,
                 &mut self.write_buffer,
             ),
         };
-        self.read_buffer.clear();
         (true, close)
     }
 
     /// The client sent EOF and every line is answered: last words, then
     /// close our side too.
     async fn finish(&mut self) -> std::io::Result<End> {
-        let closed = self.context.pipeline.current().connection_closed(self.id);
+        let closed = self
+            .context
+            .pipeline
+            .current()
+            .connection_closed(self.id)
+            .await;
         match closed {
             Ok(last_words) => self.write_buffer.extend_from_slice(&last_words),
             Err(error) => {
@@ -406,7 +417,7 @@ fn answer_plugin_failure(
     tracing::warn!(
         connection,
         plugin = context.pipeline.current().name(),
-        kind = error.kind(),
+        kind = error.kind().name(),
         "plugin call failed: {error}"
     );
     match context.on_plugin_error {

@@ -86,6 +86,15 @@ impl Batch {
         }
     }
 
+    /// [`plugin_input`](Self::plugin_input) as owned bytes, given the
+    /// batch's bytes as read (`buffer[..consumed]`): no copy either way.
+    pub fn take_plugin_input(&mut self, consumed: &bytes::Bytes) -> bytes::Bytes {
+        match self.rewritten.take() {
+            Some(bytes) => bytes.into(),
+            None => consumed.clone(),
+        }
+    }
+
     /// Whether the replies need more than a plain copy: line endings to
     /// restore or a final line ending to leave out.
     pub fn needs_reply_rewrite(&self) -> bool {

@@ -4,18 +4,22 @@
 //! The data path, one module per step:
 //! [`server`] accepts → [`connection`] reads and writes → [`framing`] cuts
 //! bytes into batches of lines and puts replies back → [`plugin`] runs the
-//! batch through a chain of pooled component instances under [`limits`],
+//! batch through a chain of pooled component instances under [`limits`]
+//! (calls that outlive their first slice finish in the [`slow_lane`]),
 //! which [`reload`] swaps live; [`stats`] counts along the way, and
 //! [`metrics`] serves the counts to Prometheus (and takes reload requests).
-//! [`client`] is the bundled load tester and [`cli`] the command line.
+//! [`client`] is the bundled load tester, [`cli`] the command line and
+//! [`logging`] where log lines go.
 
 pub mod cli;
 pub mod client;
 pub mod connection;
 pub mod framing;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod plugin;
 pub mod reload;
 pub mod server;
+pub mod slow_lane;
 pub mod stats;

@@ -1,12 +1,11 @@
 //! The `yell-host` binary: parses the command line, sets up logging and the
 //! tokio runtime, and runs the chosen command.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use yell_host::cli::{Cli, Command, LogFormat};
+use yell_host::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,13 +20,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    // Held to the end: dropping it writes out the queued log lines.
+    let logs = yell_host::logging::init(filter, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,6 +40,9 @@ fn main() -> ExitCode {
             Some(Command::Reload(reload)) => reload.execute().await,
         }
     });
+    drop(runtime);
+    // Log lines still queued are written before the error line.
+    drop(logs);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

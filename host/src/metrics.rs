@@ -20,15 +20,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::plugin::FailureKind;
 use crate::reload::{reload_in_background, LivePipeline, ReloadCause, Reloaded};
-use crate::stats::{Stats, PLUGIN_FAILURE_KINDS};
+use crate::stats::Stats;
 
 /// The histogram of plugin call durations.
 pub const PLUGIN_CALL_SECONDS: &str = "yell_plugin_call_duration_seconds";
 
-/// Bucket bounds of [`PLUGIN_CALL_SECONDS`]: 1 µs to the 100 ms deadline.
-const CALL_BUCKETS: [f64; 12] = [
-    1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 500e-6, 1e-3, 10e-3, 50e-3, 100e-3,
+/// Bucket bounds of [`PLUGIN_CALL_SECONDS`]: 1 µs to past the default
+/// wall-clock ceiling of a call (1 s).
+const CALL_BUCKETS: [f64; 15] = [
+    1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 500e-6, 1e-3, 10e-3, 50e-3, 100e-3, 0.5, 1.0,
+    10.0,
 ];
 
 /// Installs the Prometheus recorder as the process's `metrics` recorder.
@@ -61,8 +64,8 @@ impl MetricsEndpoint {
         metrics::counter!("yell_lines_out_total").absolute(summary.lines_out);
         metrics::counter!("yell_bytes_in_total").absolute(summary.bytes_in);
         metrics::counter!("yell_bytes_out_total").absolute(summary.bytes_out);
-        for (kind, count) in PLUGIN_FAILURE_KINDS.iter().zip(summary.plugin_failures) {
-            metrics::counter!("yell_plugin_errors_total", "kind" => *kind).absolute(count);
+        for (kind, count) in FailureKind::ALL.iter().zip(summary.plugin_failures) {
+            metrics::counter!("yell_plugin_errors_total", "kind" => kind.name()).absolute(count);
         }
         metrics::counter!("yell_plugin_line_errors_total").absolute(summary.line_errors);
         metrics::counter!("yell_lines_too_long_total").absolute(summary.lines_too_long);
@@ -70,6 +73,14 @@ impl MetricsEndpoint {
         let pipeline = self.pipeline.current();
         metrics::gauge!("yell_plugin_generation").set(pipeline.generation() as f64);
         metrics::gauge!("yell_plugin_instances_pooled").set(pipeline.idle_instances() as f64);
+        metrics::gauge!("yell_plugin_instances_live").set(pipeline.live_instances() as f64);
+        let runtime = self.pipeline.runtime();
+        metrics::gauge!("yell_plugin_instance_memory_bytes")
+            .set(runtime.instance_memory_bytes() as f64);
+        let slow_lane = runtime.slow_lane();
+        metrics::counter!("yell_plugin_calls_moved_total").absolute(slow_lane.moved_calls());
+        metrics::gauge!("yell_slow_lane_threads").set(slow_lane.threads() as f64);
+        metrics::counter!("yell_log_lines_dropped_total").absolute(summary.log_lines_dropped);
         // Every successful reload made a generation after the first.
         metrics::counter!("yell_plugin_reloads_total", "result" => "ok")
             .absolute(pipeline.generation() - 1);

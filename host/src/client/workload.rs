@@ -10,6 +10,7 @@ use crate::plugin::chain::Pipeline;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
 use crate::plugin::spec::{chain_specs, ConfigEntry};
 use crate::plugin::PluginRuntime;
+use crate::slow_lane::block_on;
 
 /// The lines to send, taken in turn, each with the reply it must get.
 pub struct Workload {
@@ -63,7 +64,8 @@ impl Workload {
                 let shown = plugins.name();
                 let mut expected = Vec::with_capacity(lines.len());
                 for line in &lines {
-                    let reply = plugins.transform_batch(0, line).map_err(|error| {
+                    let input = bytes::Bytes::copy_from_slice(line);
+                    let reply = block_on(plugins.transform_batch(0, input)).map_err(|error| {
                         anyhow::anyhow!(
                             "the expected-reply plugin {shown} failed on {:?}: {error}",
                             String::from_utf8_lossy(line)

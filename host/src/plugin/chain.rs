@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use bytes::Bytes;
 
 use super::spec::PluginSpec;
 use super::{BatchReply, LineError, Plugin, PluginError, PluginRuntime};
@@ -58,6 +59,11 @@ impl Pipeline {
         self.stages.iter().map(|stage| stage.idle_instances()).sum()
     }
 
+    /// Live instances (busy or idle) across the stages.
+    pub fn live_instances(&self) -> usize {
+        self.stages.iter().map(|stage| stage.live_instances()).sum()
+    }
+
     /// Loads generation 1 of the chain `specs`.
     pub fn load(runtime: &PluginRuntime, specs: &[PluginSpec]) -> Result<Self> {
         let stages = specs
@@ -69,8 +75,12 @@ impl Pipeline {
 
     /// Transforms a batch of '\n'-ended lines through every stage; the
     /// reply's `ends` and `errors` refer to the lines of `lines`.
-    pub fn transform_batch(&self, conn: u64, lines: &[u8]) -> Result<BatchReply, PluginError> {
-        let mut reply = self.stage_batch(&self.stages[0], conn, lines)?;
+    pub async fn transform_batch(
+        &self,
+        conn: u64,
+        lines: Bytes,
+    ) -> Result<BatchReply, PluginError> {
+        let mut reply = self.stage_batch(&self.stages[0], conn, lines).await?;
         for pair in self.stages.windows(2) {
             let (previous, stage) = (&pair[0], &pair[1]);
             if reply.output.is_empty() {
@@ -78,7 +88,9 @@ impl Pipeline {
                 break;
             }
             let input_lines = check_lines(&reply.output).map_err(|why| malformed(previous, why))?;
-            let next = self.stage_batch(stage, conn, &reply.output)?;
+            let input = Bytes::from(std::mem::take(&mut reply.output));
+            let next = self.stage_batch(stage, conn, input.clone()).await?;
+            reply.output = input.into();
             reply = compose(&reply, input_lines, next).map_err(|why| malformed(stage, why))?;
         }
         Ok(reply)
@@ -86,13 +98,13 @@ impl Pipeline {
 
     /// One stage's reply to `lines`; in a chain, the errors of single lines
     /// name the stage (`ERR plugin: rot13: ...`).
-    fn stage_batch(
+    async fn stage_batch(
         &self,
         stage: &Plugin,
         conn: u64,
-        lines: &[u8],
+        lines: Bytes,
     ) -> Result<BatchReply, PluginError> {
-        let mut reply = self.in_stage(stage, stage.transform_batch(conn, lines))?;
+        let mut reply = self.in_stage(stage, stage.transform_batch(conn, lines).await)?;
         if self.stages.len() > 1 {
             for error in &mut reply.errors {
                 error.message = format!("{}: {}", stage.name(), error.message);
@@ -103,14 +115,15 @@ impl Pipeline {
 
     /// Transforms a raw chunk through every stage; an empty result ends the
     /// chain early.
-    pub fn transform_raw(&self, conn: u64, chunk: &[u8]) -> Result<Vec<u8>, PluginError> {
+    pub async fn transform_raw(&self, conn: u64, chunk: Bytes) -> Result<Vec<u8>, PluginError> {
         let first = &self.stages[0];
-        let mut out = self.in_stage(first, first.transform_raw(conn, chunk))?;
+        let mut out = self.in_stage(first, first.transform_raw(conn, chunk).await)?;
         for stage in &self.stages[1..] {
             if out.is_empty() {
                 break;
             }
-            out = self.in_stage(stage, stage.transform_raw(conn, &out))?;
+            let input = Bytes::from(out);
+            out = self.in_stage(stage, stage.transform_raw(conn, input).await)?;
         }
         Ok(out)
     }
@@ -133,10 +146,11 @@ impl Pipeline {
 
     /// The greetings of every stage, in chain order, as each wrote it (a
     /// greeting is for the client, not input for the next stage).
-    pub fn connection_opened(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
+    pub async fn connection_opened(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
         let mut greeting = Vec::new();
         for stage in &self.stages {
-            greeting.extend_from_slice(&self.in_stage(stage, stage.connection_opened(conn))?);
+            let words = self.in_stage(stage, stage.connection_opened(conn).await)?;
+            greeting.extend_from_slice(&words);
         }
         Ok(greeting)
     }
@@ -144,11 +158,11 @@ impl Pipeline {
     /// Tells every stage the connection ended, even after one fails, so
     /// that all of them can forget it; their last words in chain order, or
     /// the first failure.
-    pub fn connection_closed(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
+    pub async fn connection_closed(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
         let mut last_words = Vec::new();
         let mut first_error = None;
         for stage in &self.stages {
-            match self.in_stage(stage, stage.connection_closed(conn)) {
+            match self.in_stage(stage, stage.connection_closed(conn).await) {
                 Ok(words) => last_words.extend_from_slice(&words),
                 Err(error) => {
                     first_error.get_or_insert(error);

@@ -1,15 +1,22 @@
 //! Plugins: finding a plugin file, checking it is a yell plugin component,
 //! compiling it once, and calling it through a pool of ready instances.
 //!
-//! One [`PluginRuntime`] (engine, linker, epoch ticker) serves the process.
-//! Loading a file gives a [`Plugin`]: the compiled component, pre-linked
-//! (`instantiate_pre`) so making an instance is cheap, with its
+//! One [`PluginRuntime`] (engine, linker, epoch ticker, slow lane) serves
+//! the process. Loading a file gives a [`Plugin`]: the compiled component,
+//! pre-linked (`instantiate_pre`) so making an instance is cheap, with its
 //! configuration and its [`pool`] of idle instances. Every call runs under
 //! the [`limits`](crate::limits): a trap, a deadline or a memory cap ends
 //! only that call, and the instance it poisoned is thrown away.
+//!
+//! The execution model ([`call`]): a call starts inline on the thread that
+//! makes it; one still running after its first slice moves to the
+//! [`slow_lane`](crate::slow_lane), so plugin time never holds an
+//! event-loop thread that other connections need.
 
 pub mod cache;
+pub mod call;
 pub mod chain;
+pub mod failure;
 pub mod locate;
 pub mod pool;
 pub mod spec;
@@ -18,31 +25,41 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use bytes::Bytes;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store};
 
-use crate::limits::{EpochTicker, InstanceLimiter, PluginLimits};
+use crate::limits::{CallClock, EpochTicker, InstanceLimiter, MemoryBudget, PluginLimits};
+use crate::slow_lane::SlowLane;
 use cache::{CompileCache, Compiled, Digest256};
-use pool::InstancePool;
+use call::{Export, Output};
+use pool::{InstancePool, LiveInstance};
 
 pub use bindings::yell::plugin::types::{BatchReply, LineError};
+pub use failure::{FailureKind, PluginError};
 
-/// Host-side bindings generated from `wit/plugin.wit`.
+/// Host-side bindings generated from `wit/plugin.wit`. Exports are called
+/// asynchronously: a call can then be suspended at the end of its inline
+/// slice and finished on another thread.
 mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "plugin",
+        exports: { default: async },
     });
 }
 
 /// The WIT world a plugin component must implement, for error messages.
 pub const PLUGIN_WORLD: &str = "yell:plugin/plugin@0.1.0";
 
-/// What a plugin instance's store carries: its memory limiter, and its name
-/// for the log import.
+/// What a plugin instance's store carries: its memory limiter, its name for
+/// the log import, the deadline clock of the call it runs, and its place in
+/// the count of live instances.
 pub struct PluginState {
     limiter: InstanceLimiter,
     plugin_name: Arc<str>,
+    clock: CallClock,
+    _live: LiveInstance,
 }
 
 impl bindings::yell::plugin::types::Host for PluginState {}
@@ -66,6 +83,10 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<PluginState>,
     limits: PluginLimits,
+    /// The memory of all instances of all plugins, against its cap.
+    budget: MemoryBudget,
+    /// Where calls that outlive their inline slice finish.
+    slow_lane: SlowLane,
     /// Compiled plugins kept across runs; none when turned off.
     cache: Option<CompileCache>,
     /// Keeps call deadlines moving; stops when the runtime is dropped.
@@ -92,9 +113,21 @@ impl PluginRuntime {
             engine,
             linker,
             limits,
+            budget: MemoryBudget::new(limits.total_memory_bytes),
+            slow_lane: SlowLane::default(),
             cache,
             _epoch_ticker: epoch_ticker,
         })
+    }
+
+    /// The slow lane every plugin of this runtime finishes slow calls in.
+    pub fn slow_lane(&self) -> &SlowLane {
+        &self.slow_lane
+    }
+
+    /// Linear memory held by all instances of all plugins now.
+    pub fn instance_memory_bytes(&self) -> usize {
+        self.budget.used()
     }
 
     /// Loads the plugin file at `path`: checks it is a component of the
@@ -140,18 +173,25 @@ impl PluginRuntime {
             .file_stem()
             .map(|stem| stem.to_string_lossy().into())
             .unwrap_or_else(|| "plugin".into());
-        let plugin = Plugin {
-            name,
-            digest,
-            pool: InstancePool::new(pre, config.to_vec(), self.limits),
-        };
+        let pool = Arc::new(InstancePool::new(
+            pre,
+            name.clone(),
+            config.to_vec(),
+            self.limits,
+            self.budget.clone(),
+        ));
         // Instantiating and initializing one instance now turns a plugin that
         // traps in init or refuses its configuration into a load error.
-        plugin
-            .pool
-            .warm_up(&plugin.name)
-            .with_context(|| format!("plugin {shown}: cannot start it"))?;
-        Ok(plugin)
+        pool.warm_up().map_err(|error| match error {
+            PluginError::Start(why) => anyhow::anyhow!("plugin {shown}: cannot start it: {why}"),
+            other => anyhow::anyhow!("plugin {shown}: cannot start it: {other}"),
+        })?;
+        Ok(Plugin {
+            name,
+            digest,
+            pool,
+            slow_lane: self.slow_lane.clone(),
+        })
     }
 }
 
@@ -196,30 +236,14 @@ pub struct Plugin {
     name: Arc<str>,
     /// SHA-256 of the file it was loaded from.
     digest: Digest256,
-    pool: InstancePool,
+    pool: Arc<InstancePool>,
+    slow_lane: SlowLane,
 }
 
 /// One instance of a plugin with the store it lives in.
 pub struct PluginInstance {
     store: Store<PluginState>,
     bindings: bindings::Plugin,
-    deadline_ticks: u64,
-}
-
-impl PluginInstance {
-    fn arm_deadline(&mut self) {
-        self.store.set_epoch_deadline(self.deadline_ticks);
-    }
-
-    /// The plugin's exports with the store to call them in.
-    fn exports(
-        &mut self,
-    ) -> (
-        &bindings::exports::yell::plugin::transform::Guest,
-        &mut Store<PluginState>,
-    ) {
-        (self.bindings.yell_plugin_transform(), &mut self.store)
-    }
 }
 
 impl Plugin {
@@ -234,26 +258,6 @@ impl Plugin {
         &self.digest
     }
 
-    /// Runs `call` on an idle instance; an instance whose call failed is
-    /// thrown away, since a trap may have left it in any state.
-    fn with_instance<R>(
-        &self,
-        call: impl FnOnce(&mut PluginInstance) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        let mut instance = self
-            .pool
-            .checkout(&self.name)
-            .map_err(PluginError::from_start)?;
-        instance.arm_deadline();
-        match call(&mut instance) {
-            Ok(value) => {
-                self.pool.give_back(instance);
-                Ok(value)
-            }
-            Err(error) => Err(PluginError::from_call(error)),
-        }
-    }
-
     /// Refuses a reply larger than the limit. The host copied it out of the
     /// instance already, but that copy is bounded by the instance's memory
     /// cap; what is refused here never reaches a connection's buffers.
@@ -266,107 +270,73 @@ impl Plugin {
     }
 
     /// Transforms a batch of '\n'-ended lines.
-    pub fn transform_batch(&self, conn: u64, lines: &[u8]) -> Result<BatchReply, PluginError> {
-        let reply = self.with_instance(|instance| {
-            let (exports, store) = instance.exports();
-            exports.call_transform_batch(store, conn, lines)
-        })?;
+    pub async fn transform_batch(
+        &self,
+        conn: u64,
+        lines: Bytes,
+    ) -> Result<BatchReply, PluginError> {
+        let Output::Batch(reply) = self.call(Export::Batch, conn, lines).await? else {
+            unreachable!("a batch call answers a batch reply")
+        };
         self.check_reply_size(reply.output.len())?;
         Ok(reply)
     }
 
     /// Transforms a raw chunk (no framing).
-    pub fn transform_raw(&self, conn: u64, chunk: &[u8]) -> Result<Vec<u8>, PluginError> {
-        let reply = self
-            .with_instance(|instance| {
-                let (exports, store) = instance.exports();
-                exports.call_transform_raw(store, conn, chunk)
-            })?
-            .map_err(PluginError::Refused)?;
+    pub async fn transform_raw(&self, conn: u64, chunk: Bytes) -> Result<Vec<u8>, PluginError> {
+        let Output::Raw(reply) = self.call(Export::Raw, conn, chunk).await? else {
+            unreachable!("a raw call answers a raw reply")
+        };
+        let reply = reply.map_err(PluginError::Refused)?;
         self.check_reply_size(reply.len())?;
         Ok(reply)
     }
 
     /// Asks for the greeting of a new connection.
-    pub fn connection_opened(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
-        let reply = self.with_instance(|instance| {
-            let (exports, store) = instance.exports();
-            exports.call_connection_opened(store, conn)
-        })?;
+    pub async fn connection_opened(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
+        self.call_for_bytes(Export::Opened, conn).await
+    }
+
+    /// Tells the plugin a connection ended; returns its last words.
+    pub async fn connection_closed(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
+        self.call_for_bytes(Export::Closed, conn).await
+    }
+
+    async fn call_for_bytes(&self, export: Export, conn: u64) -> Result<Vec<u8>, PluginError> {
+        let Output::Bytes(reply) = self.call(export, conn, Bytes::new()).await? else {
+            unreachable!("greetings and last words are bytes")
+        };
         self.check_reply_size(reply.len())?;
         Ok(reply)
     }
 
-    /// Tells the plugin a connection ended; returns its last words.
-    pub fn connection_closed(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
-        let reply = self.with_instance(|instance| {
-            let (exports, store) = instance.exports();
-            exports.call_connection_closed(store, conn)
-        })?;
-        self.check_reply_size(reply.len())?;
-        Ok(reply)
+    /// Runs one call on an instance of the pool, inline first, in the slow
+    /// lane if it outlives its slice. An instance whose call failed is
+    /// thrown away, since a trap may have left it in any state.
+    async fn call(&self, export: Export, conn: u64, input: Bytes) -> Result<Output, PluginError> {
+        let checkout = self.pool.checkout()?;
+        let done = match self
+            .slow_lane
+            .start(call::run(checkout, export, conn, input))
+        {
+            crate::slow_lane::Started::Done(done) => done,
+            crate::slow_lane::Started::Moved(done) => done
+                .await
+                .map_err(|_| PluginError::Trapped("the call ended without an answer".into()))?,
+        };
+        if let Some(instance) = done.instance {
+            self.pool.give_back(instance);
+        }
+        done.result
     }
 
     /// How many idle instances are pooled now.
     pub fn idle_instances(&self) -> usize {
         self.pool.idle_count()
     }
-}
 
-/// Why a call into a plugin gave no answer. Its `Display` is what the client
-/// sees after `ERR plugin: `, so it says what happened without internals.
-#[derive(Debug, thiserror::Error)]
-pub enum PluginError {
-    /// The call ran past its deadline and was interrupted.
-    #[error("deadline exceeded")]
-    DeadlineExceeded,
-    /// The guest trapped (a panic, an out-of-bounds access, a stack overflow,
-    /// the memory cap...).
-    #[error("trapped: {0}")]
-    Trapped(String),
-    /// No instance could be made to run the call.
-    #[error("cannot start an instance: {0}")]
-    Start(String),
-    /// The reply was larger than the reply size limit.
-    #[error("reply too large: {bytes} bytes, the limit is {max}")]
-    ReplyTooLarge { bytes: usize, max: usize },
-    /// The plugin itself answered with an error.
-    #[error("{0}")]
-    Refused(String),
-    /// One plugin of a chain failed.
-    #[error("{stage}: {error}")]
-    InStage {
-        stage: Arc<str>,
-        error: Box<PluginError>,
-    },
-}
-
-impl PluginError {
-    fn from_call(error: wasmtime::Error) -> Self {
-        // The wasm backtrace is for the operator, not the client.
-        tracing::debug!("plugin call failed: {error:?}");
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginError::DeadlineExceeded,
-            Some(trap) => PluginError::Trapped(trap.to_string()),
-            // Errors raised by the host on the guest's behalf, such as the
-            // memory cap refusing to grow a memory: the root cause says it.
-            None => PluginError::Trapped(error.root_cause().to_string()),
-        }
-    }
-
-    fn from_start(error: anyhow::Error) -> Self {
-        PluginError::Start(format!("{error:#}"))
-    }
-
-    /// A short stable name for the kind of failure, for logs and stats.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PluginError::DeadlineExceeded => "deadline",
-            PluginError::Trapped(_) => "trap",
-            PluginError::Start(_) => "start",
-            PluginError::ReplyTooLarge { .. } => "reply_too_large",
-            PluginError::Refused(_) => "refused",
-            PluginError::InStage { error, .. } => error.kind(),
-        }
+    /// How many instances are alive now, busy or idle.
+    pub fn live_instances(&self) -> usize {
+        self.pool.live_count()
     }
 }

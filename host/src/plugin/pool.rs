@@ -1,18 +1,23 @@
-//! A pool of idle, initialized instances of one plugin.
+//! A pool of idle, initialized instances of one plugin, and the admission
+//! limit on how many instances it may have alive.
 //!
 //! Connections do not own instances: a connection checks one out for one
 //! call and gives it back, so ten thousand idle connections hold no instance
-//! and the number of instances follows the number of calls running at once
-//! (about the number of worker threads). An instance whose call failed is
-//! never given back.
+//! and the number of instances follows the number of calls running at once.
+//! A slow call holds its instance for as long as it runs, so live instances
+//! (busy or idle) are capped per plugin (`--max-instances`), and their
+//! memory for all plugins together (`--plugin-memory-total`): a call past
+//! either limit is refused at once with an error, rather than queued. An
+//! instance whose call failed is never given back.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
 use wasmtime::Store;
 
+use super::failure::PluginError;
 use super::{bindings, PluginInstance, PluginState};
-use crate::limits::PluginLimits;
+use crate::limits::{DeadlineExceeded, InstanceLimiter, MemoryBudget, PluginLimits};
 
 /// An instance holding more linear memory than this after a call is dropped
 /// instead of pooled, so a burst's memory is given back to the system.
@@ -20,44 +25,109 @@ const POOLED_INSTANCE_MAX_MEMORY: usize = 16 << 20;
 
 pub struct InstancePool {
     pre: bindings::PluginPre<PluginState>,
+    /// The plugin's name, for its log lines and error messages.
+    name: Arc<str>,
     /// Handed to every new instance's `init`.
     config: Vec<(String, String)>,
     limits: PluginLimits,
+    /// Memory of all instances of all plugins.
+    budget: MemoryBudget,
     idle: Mutex<Vec<PluginInstance>>,
     /// Idle instances kept beyond this are dropped rather than pooled.
     max_idle: usize,
+    /// Instances alive, busy or idle (see [`LiveInstance`]).
+    live: Arc<AtomicUsize>,
+}
+
+/// What a call gets from the pool.
+pub enum Checkout {
+    /// An idle, initialized instance.
+    Idle(PluginInstance),
+    /// The right to make a new instance (the call makes it, under its
+    /// deadline, off the event loop if it is slow).
+    New(NewInstance),
+}
+
+/// Permission to make one instance of a pool.
+pub struct NewInstance {
+    pub pool: Arc<InstancePool>,
+    pub live: LiveInstance,
+}
+
+/// Counts one instance as alive until dropped (it goes with the instance's
+/// store, wherever that is dropped).
+pub struct LiveInstance(Arc<AtomicUsize>);
+
+impl Drop for LiveInstance {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl InstancePool {
     pub fn new(
         pre: bindings::PluginPre<PluginState>,
+        name: Arc<str>,
         config: Vec<(String, String)>,
         limits: PluginLimits,
+        budget: MemoryBudget,
     ) -> Self {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         InstancePool {
             pre,
+            name,
             config,
             limits,
+            budget,
             idle: Mutex::new(Vec::new()),
             max_idle: workers * 2,
+            live: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// Makes one instance and pools it: proves the plugin starts.
-    pub fn warm_up(&self, plugin_name: &Arc<str>) -> Result<()> {
-        let instance = self.instantiate(plugin_name)?;
+    /// An idle instance, or the right to make one, or a refusal when the
+    /// admission limits are reached.
+    pub fn checkout(self: &Arc<Self>) -> Result<Checkout, PluginError> {
+        let idle = self.idle.lock().expect("instance pool lock").pop();
+        match idle {
+            Some(instance) => Ok(Checkout::Idle(instance)),
+            None => Ok(Checkout::New(self.admit()?)),
+        }
+    }
+
+    /// Makes one instance now, on this thread, and pools it: proves the
+    /// plugin starts. The error says why it does not.
+    pub fn warm_up(self: &Arc<Self>) -> Result<(), PluginError> {
+        let new = self.admit()?;
+        let instance = crate::slow_lane::block_on(self.instantiate(new.live))?;
         self.give_back(instance);
         Ok(())
     }
 
-    /// An idle instance, or a new one when none is idle.
-    pub fn checkout(&self, plugin_name: &Arc<str>) -> Result<PluginInstance> {
-        let idle = self.idle.lock().expect("instance pool lock").pop();
-        match idle {
-            Some(instance) => Ok(instance),
-            None => self.instantiate(plugin_name),
+    /// Counts one more live instance, if the limits allow it.
+    fn admit(self: &Arc<Self>) -> Result<NewInstance, PluginError> {
+        let max = self.limits.max_instances;
+        let before = self.live.fetch_add(1, Ordering::Relaxed);
+        // Counted from here; a refusal below drops it, which uncounts it.
+        let live = LiveInstance(self.live.clone());
+        if before >= max {
+            return Err(PluginError::Overloaded(format!(
+                "{max} instances of {} are in use, the limit (--max-instances) is {max}",
+                self.name
+            )));
         }
+        let used = self.budget.used();
+        if used >= self.limits.total_memory_bytes {
+            return Err(PluginError::Overloaded(format!(
+                "plugin instances hold {} MiB, the limit (--plugin-memory-total) is {} MiB",
+                used >> 20,
+                self.limits.total_memory_bytes >> 20
+            )));
+        }
+        Ok(NewInstance {
+            pool: self.clone(),
+            live,
+        })
     }
 
     /// Returns an instance whose last call succeeded.
@@ -75,37 +145,66 @@ impl InstancePool {
         self.idle.lock().expect("instance pool lock").len()
     }
 
+    /// Instances alive, busy or idle.
+    pub fn live_count(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
     pub fn limits(&self) -> PluginLimits {
         self.limits
     }
 
-    fn instantiate(&self, plugin_name: &Arc<str>) -> Result<PluginInstance> {
+    /// Makes and initializes an instance, under a deadline like any call:
+    /// `init` counts as plugin time.
+    pub async fn instantiate(&self, live: LiveInstance) -> Result<PluginInstance, PluginError> {
         let state = PluginState {
-            limiter: self.limits.instance_limiter(),
-            plugin_name: plugin_name.clone(),
+            limiter: InstanceLimiter::new(self.limits.memory_bytes, self.budget.clone()),
+            plugin_name: self.name.clone(),
+            clock: self.limits.start_clock(),
+            _live: live,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.epoch_deadline_callback(|mut store| {
+            store
+                .data_mut()
+                .clock
+                .on_epoch()
+                .map_err(wasmtime::Error::new)
+        });
+        store.set_epoch_deadline(1);
         let bindings = self
             .pre
-            .instantiate(&mut store)
-            .map_err(anyhow::Error::from)
-            .context("instantiating the component")?;
-        store.set_epoch_deadline(self.limits.deadline_ticks());
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|error| start_failure(error, "instantiating it"))?;
+        store.data_mut().clock = self.limits.start_clock();
+        store.set_epoch_deadline(1);
         bindings
             .yell_plugin_transform()
             .call_init(&mut store, &self.config)
-            .map_err(anyhow::Error::from)
-            .context("calling the plugin's init")?
+            .await
+            .map_err(|error| start_failure(error, "init"))?
             .map_err(|message| {
-                anyhow::anyhow!("the plugin refused its configuration: {message}")
+                PluginError::Start(format!("the plugin refused its configuration: {message}"))
             })?;
-        Ok(PluginInstance {
-            store,
-            bindings,
-            deadline_ticks: self.limits.deadline_ticks(),
-        })
+        Ok(PluginInstance { store, bindings })
+    }
+}
+
+/// Says why `step` of making an instance failed, in one line: a deadline is
+/// named as such, not as a wasm backtrace ending in `interrupt`.
+fn start_failure(error: wasmtime::Error, step: &str) -> PluginError {
+    match PluginError::from_call(error) {
+        PluginError::Deadline(DeadlineExceeded::RunningTime(limit)) => PluginError::Start(format!(
+            "{step} did not finish within {}",
+            humantime::format_duration(limit)
+        )),
+        PluginError::Deadline(DeadlineExceeded::WallClock(limit)) => PluginError::Start(format!(
+            "{step} did not finish within {} of wall-clock time",
+            humantime::format_duration(limit)
+        )),
+        PluginError::Trapped(why) => PluginError::Start(format!("{step} trapped: {why}")),
+        other => other,
     }
 }

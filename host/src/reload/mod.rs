@@ -93,6 +93,11 @@ impl LivePipeline {
         &self.specs
     }
 
+    /// The wasm machinery every generation runs on.
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
     /// Reloads that failed, leaving the serving generation in place.
     pub fn failed_reloads(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)

@@ -19,10 +19,10 @@ use hdrhistogram::Histogram;
 
 use latency::ShardedHistogram;
 
-/// The kinds of plugin failure counted apart, as `PluginError::kind` names
-/// them.
-pub const PLUGIN_FAILURE_KINDS: [&str; 5] =
-    ["deadline", "trap", "reply_too_large", "start", "refused"];
+use crate::plugin::FailureKind;
+
+/// How many kinds of plugin failure are counted apart.
+const FAILURE_KINDS: usize = FailureKind::ALL.len();
 
 /// What the server has done since it started.
 pub struct Stats {
@@ -36,8 +36,8 @@ pub struct Stats {
     lines_out: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
-    /// Failed plugin calls, by kind (see [`PLUGIN_FAILURE_KINDS`]).
-    plugin_failures: [AtomicU64; PLUGIN_FAILURE_KINDS.len()],
+    /// Failed plugin calls, by kind (in the order of [`FailureKind::ALL`]).
+    plugin_failures: [AtomicU64; FAILURE_KINDS],
     /// Lines the plugin answered with an error of its own.
     line_errors: AtomicU64,
     /// Connections closed for sending a line past the maximum length.
@@ -127,13 +127,9 @@ impl Stats {
         self.line_time.record(nanos / lines.max(1) as u64);
     }
 
-    /// A plugin call failed; `kind` is one of [`PLUGIN_FAILURE_KINDS`].
-    pub fn plugin_failed(&self, kind: &str) {
-        let index = PLUGIN_FAILURE_KINDS
-            .iter()
-            .position(|known| *known == kind)
-            .unwrap_or(PLUGIN_FAILURE_KINDS.len() - 1);
-        self.plugin_failures[index].fetch_add(1, Relaxed);
+    /// A plugin call failed.
+    pub fn plugin_failed(&self, kind: FailureKind) {
+        self.plugin_failures[kind.index()].fetch_add(1, Relaxed);
     }
 
     pub fn lines_failed(&self, lines: usize) {
@@ -174,6 +170,7 @@ impl Stats {
             line_errors: self.line_errors.load(Relaxed),
             lines_too_long: self.lines_too_long.load(Relaxed),
             idle_timeouts: self.idle_timeouts.load(Relaxed),
+            log_lines_dropped: crate::logging::dropped_lines(),
         }
     }
 
@@ -205,11 +202,13 @@ pub struct Counters {
     pub lines_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Failed plugin calls by kind, in the order of [`PLUGIN_FAILURE_KINDS`].
-    pub plugin_failures: [u64; PLUGIN_FAILURE_KINDS.len()],
+    /// Failed plugin calls by kind, in the order of [`FailureKind::ALL`].
+    pub plugin_failures: [u64; FAILURE_KINDS],
     pub line_errors: u64,
     pub lines_too_long: u64,
     pub idle_timeouts: u64,
+    /// Log lines dropped because the log's reader kept up with none of them.
+    pub log_lines_dropped: u64,
 }
 
 /// p50 and p99 of a duration histogram.
@@ -277,10 +276,10 @@ impl fmt::Display for Summary {
         writeln!(f, "Lines out: {}", c.lines_out)?;
         writeln!(f, "Bytes in: {}", c.bytes_in)?;
         writeln!(f, "Bytes out: {}", c.bytes_out)?;
-        let failures: Vec<String> = PLUGIN_FAILURE_KINDS
+        let failures: Vec<String> = FailureKind::ALL
             .iter()
             .zip(c.plugin_failures)
-            .map(|(kind, count)| format!("{kind} {count}"))
+            .map(|(kind, count)| format!("{} {count}", kind.name()))
             .collect();
         writeln!(
             f,
@@ -290,8 +289,8 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "Other errors: {} lines refused by the plugin, {} lines too long, {} idle timeouts",
-            c.line_errors, c.lines_too_long, c.idle_timeouts
+            "Other errors: {} lines refused by the plugin, {} lines too long, {} idle timeouts, {} log lines dropped",
+            c.line_errors, c.lines_too_long, c.idle_timeouts, c.log_lines_dropped
         )?;
         writeln!(
             f,

@@ -1,0 +1,151 @@
+//! The deadline of a plugin call, and what it measures.
+//!
+//! `--plugin-timeout` bounds a call's *running time*: the time the plugin
+//! itself ran, not the time it waited for a CPU. Once slow calls are moved
+//! to the slow lane ([`crate::slow_lane`]) and run interleaved with the event
+//! loop at the lowest priority, a wall-clock deadline would cut well-behaved
+//! calls that merely waited their turn. A wall-clock ceiling
+//! (`--plugin-wall-timeout`, by default ten times the timeout) still bounds
+//! how long any call can live.
+//!
+//! How it is measured: wasm code checks the engine's epoch, which one
+//! ticker thread advances every [`EPOCH_TICK`]; when a call's epoch
+//! deadline passes, [`CallClock::on_epoch`] decides. On an event-loop thread
+//! a call runs inline for its first [`INLINE_SLICE`] (running time there is
+//! wall time: nothing else runs on that thread meanwhile), then yields so
+//! that the rest runs in the slow lane, where running time is the thread's
+//! CPU time. The deadline is met to within one tick (1 ms).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, UpdateDeadline};
+
+use crate::slow_lane;
+
+/// How often the engine's epoch advances: the resolution of deadlines and
+/// of the inline slice.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// How long a call may run on an event-loop thread before it moves to the
+/// slow lane. Every other connection served by that thread waits this long
+/// at most for each slow call that starts.
+pub const INLINE_SLICE: Duration = Duration::from_millis(1);
+
+/// Why a call was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DeadlineExceeded {
+    /// The call ran (on a CPU) for longer than its timeout.
+    #[error("deadline exceeded: ran longer than {}", humantime::format_duration(*.0))]
+    RunningTime(Duration),
+    /// The call lasted longer than the wall-clock ceiling, waiting included.
+    #[error("deadline exceeded: took longer than {} of wall-clock time", humantime::format_duration(*.0))]
+    WallClock(Duration),
+}
+
+/// The time one call has used, kept in its store while it runs.
+#[derive(Debug, Clone)]
+pub struct CallClock {
+    /// Running time allowed.
+    budget: Duration,
+    /// Wall-clock time allowed.
+    ceiling: Duration,
+    started: Instant,
+    /// Running time spent on an event-loop thread before the call moved to
+    /// the slow lane.
+    inline_running: Duration,
+    /// The slow-lane thread's CPU time when this call's time there began.
+    cpu_baseline: Option<Duration>,
+}
+
+impl CallClock {
+    /// A clock for a call starting now.
+    pub fn start(budget: Duration, ceiling: Duration) -> Self {
+        CallClock {
+            budget,
+            ceiling,
+            started: Instant::now(),
+            inline_running: Duration::ZERO,
+            // A call started in the slow lane (a fresh instance's first call
+            // after its `init`) counts from now, not from the job's start.
+            cpu_baseline: slow_lane::cpu_clock().map(|clock| clock.now),
+        }
+    }
+
+    /// The same limits, for a new call starting now.
+    pub fn restart(&mut self) {
+        *self = CallClock::start(self.budget, self.ceiling);
+    }
+
+    /// Called when the call's epoch deadline passed: stop it, let it go on
+    /// for some ticks, or (on an event-loop thread, past the inline slice)
+    /// yield so it can be moved to the slow lane.
+    pub fn on_epoch(&mut self) -> Result<UpdateDeadline, DeadlineExceeded> {
+        let wall = self.started.elapsed();
+        if wall >= self.ceiling {
+            return Err(DeadlineExceeded::WallClock(self.ceiling));
+        }
+        let lane = slow_lane::cpu_clock();
+        let running = match lane {
+            None => wall,
+            Some(lane) => {
+                let baseline = *self.cpu_baseline.get_or_insert(lane.job_start);
+                self.inline_running + lane.now.saturating_sub(baseline)
+            }
+        };
+        if running >= self.budget {
+            return Err(DeadlineExceeded::RunningTime(self.budget));
+        }
+        if lane.is_none() && wall >= INLINE_SLICE {
+            self.inline_running = wall;
+            return Ok(UpdateDeadline::Yield(1));
+        }
+        // Look again when the budget or the ceiling could run out at the
+        // earliest: CPU time never runs faster than the wall clock. The
+        // deadline fires after between n-1 and n ticks, so this never
+        // overshoots by more than one tick.
+        let left = (self.budget - running).min(self.ceiling - wall);
+        let ticks = (left.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64;
+        Ok(UpdateDeadline::Continue(ticks))
+    }
+}
+
+/// Advances an engine's epoch every [`EPOCH_TICK`] on a thread of its own,
+/// until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let thread = std::thread::Builder::new()
+            .name("yell-epoch".into())
+            .spawn({
+                let stop = stop.clone();
+                move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! One plugin call, as a self-contained future that owns everything it
+//! touches (the instance, the input), so that it can start inline on an
+//! event-loop thread and, if it outlives its slice, finish in the slow lane
+//! ([`crate::slow_lane`]).
+
+use bytes::Bytes;
+
+use super::failure::PluginError;
+use super::pool::Checkout;
+use super::{BatchReply, PluginInstance};
+
+/// Which export of the plugin a call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    /// `transform-batch` on the input.
+    Batch,
+    /// `transform-raw` on the input.
+    Raw,
+    /// `connection-opened`: the greeting.
+    Opened,
+    /// `connection-closed`: the last words.
+    Closed,
+}
+
+/// What an export answered.
+pub enum Output {
+    Batch(BatchReply),
+    Raw(Result<Vec<u8>, String>),
+    Bytes(Vec<u8>),
+}
+
+/// A finished call: its result, and its instance if the call succeeded (a
+/// failed call's instance is dropped: a trap may have left it in any state).
+pub struct Done {
+    pub instance: Option<PluginInstance>,
+    pub result: Result<Output, PluginError>,
+}
+
+/// Runs `export` on the checked-out instance (making it first, if the pool
+/// had none idle), under the call's deadline.
+pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> Done {
+    let mut instance = match checkout {
+        Checkout::Idle(instance) => instance,
+        Checkout::New(new) => match new.pool.instantiate(new.live).await {
+            Ok(instance) => instance,
+            Err(error) => {
+                return Done {
+                    instance: None,
+                    result: Err(error),
+                }
+            }
+        },
+    };
+    instance.store.data_mut().clock.restart();
+    instance.store.set_epoch_deadline(1);
+    let exports = instance.bindings.yell_plugin_transform();
+    let store = &mut instance.store;
+    let result = match export {
+        Export::Batch => exports
+            .call_transform_batch(store, conn, &input)
+            .await
+            .map(Output::Batch),
+        Export::Raw => exports
+            .call_transform_raw(store, conn, &input)
+            .await
+            .map(Output::Raw),
+        Export::Opened => exports
+            .call_connection_opened(store, conn)
+            .await
+            .map(Output::Bytes),
+        Export::Closed => exports
+            .call_connection_closed(store, conn)
+            .await
+            .map(Output::Bytes),
+    };
+    match result {
+        Ok(output) => Done {
+            instance: Some(instance),
+            result: Ok(output),
+        },
+        Err(error) => Done {
+            instance: None,
+            result: Err(PluginError::from_call(error)),
+        },
+    }
+}
