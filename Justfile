@@ -26,13 +26,24 @@ install: build-plugins
 # Throughput against the reference peers in ../shared/peers (same run, ratios), then micro-costs.
 bench: build-plugins
     scripts/bench-peers.sh
+    just bench-pinned
     cargo bench --bench plugin_call
     just bench-swap
+    just bench-isolation
+
+# The server's own cost: each server alone on CPU 0, loadgen on CPU 1, alternating runs, medians and ratios.
+bench-pinned RUNS="5": build-plugins
+    scripts/bench-pinned.sh -r {{RUNS}} native "yell-host=target/release/yell-host --no-watch --plugin target/plugins/uppercase.wasm"
 
 # Live swap with a release build: 100 swaps under load, time from file change to first new reply.
 bench-swap: build-plugins
     cargo build --release --bin yell-host
     YELL_HOST_BINARY=target/release/yell-host cargo test --test live_swap a_hundred_swaps -- --nocapture 2>&1 | grep -E "swaps under load|test result"
+
+# Plugin time never stalls other connections: a ping-pong canary, idle and beside 4 connections of 80 ms calls.
+bench-isolation: build-plugins
+    cargo build --release --bin yell-host
+    YELL_HOST_BINARY=target/release/yell-host cargo test --release --test isolation bench_isolation -- --ignored --nocapture 2>&1 | grep -vE "^\[yell-host\]|^running|^test |^$"
 
 # Is the bundled load client fast enough? It against loadgen, both driving native_server.
 bench-client:

@@ -6,9 +6,9 @@
 //! in microseconds, with no thread handoff). One still running after its
 //! inline slice yields (see [`crate::limits::deadline`]); [`SlowLane::start`]
 //! then moves the rest of it, a suspended future, to a slow-lane thread.
-//! Those threads run at the lowest scheduling priority (`SCHED_IDLE` on
-//! Linux): the kernel preempts them the moment an event-loop thread has
-//! work, so a slow call costs other connections nothing while it runs, and
+//! Those threads run at the lowest scheduling priority (nice 19): the kernel
+//! preempts them the moment an event-loop thread has work, so a slow call
+//! costs other connections next to nothing while it runs, and
 //! as many slow calls run at once as there are instances for them (see the
 //! admission limits), never waiting for a fixed number of threads.
 //!
@@ -147,24 +147,14 @@ fn serve(shared: Arc<Shared>) {
     }
 }
 
-/// Puts the calling thread at the lowest scheduling priority, so that it
-/// runs only when no event-loop thread wants the CPU.
+/// Puts the calling thread at the lowest priority of its scheduling class
+/// (nice 19): the kernel then runs it only in the time event-loop threads
+/// leave, and preempts it as soon as one of them wakes up. Not
+/// `SCHED_IDLE`: that would let any busy process on the machine starve slow
+/// calls entirely, where nice 19 still leaves them a small share.
 fn lower_this_threads_priority() {
-    use thread_priority::unix::{
-        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
-        ThreadSchedulePolicy,
-    };
-    use thread_priority::ThreadPriority;
-    #[cfg(target_os = "linux")]
-    let policy = NormalThreadSchedulePolicy::Idle;
-    #[cfg(not(target_os = "linux"))]
-    let policy = NormalThreadSchedulePolicy::Other;
-    let lowered = set_thread_priority_and_policy(
-        thread_native_id(),
-        ThreadPriority::Min,
-        ThreadSchedulePolicy::Normal(policy),
-    );
-    if let Err(error) = lowered {
+    use thread_priority::{set_current_thread_priority, ThreadPriority};
+    if let Err(error) = set_current_thread_priority(ThreadPriority::Min) {
         tracing::debug!("slow-lane thread keeps its priority: {error:?}");
     }
 }

@@ -146,10 +146,16 @@ impl ServerProcess {
 
     /// Sends SIGTERM and returns the exit status and what was printed on
     /// stdout after the listening line.
-    pub fn terminate(mut self) -> (ExitStatus, String) {
+    pub fn terminate(self) -> (ExitStatus, String) {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `signal`, waits for the exit, and returns the exit status and
+    /// what was printed on stdout after the listening line.
+    pub fn stop_with(mut self, signal: libc::c_int) -> (ExitStatus, String) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: sending a signal to our own child process.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
         let status = wait_with_timeout(&mut self.child, STEP_TIMEOUT);
         let mut printed = Vec::new();
         let stdout = self.stdout.lock().unwrap();

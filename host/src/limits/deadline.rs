@@ -79,6 +79,17 @@ impl CallClock {
         *self = CallClock::start(self.budget, self.ceiling);
     }
 
+    /// The call's running time and wall-clock time so far.
+    pub fn elapsed(&self) -> (Duration, Duration) {
+        let wall = self.started.elapsed();
+        let running = match (slow_lane::cpu_clock(), self.cpu_baseline) {
+            (Some(lane), Some(baseline)) => self.inline_running + lane.now.saturating_sub(baseline),
+            (Some(lane), None) => self.inline_running + lane.now.saturating_sub(lane.job_start),
+            (None, _) => wall,
+        };
+        (running, wall)
+    }
+
     /// Called when the call's epoch deadline passed: stop it, let it go on
     /// for some ticks, or (on an event-loop thread, past the inline slice)
     /// yield so it can be moved to the slow lane.
@@ -98,7 +109,12 @@ impl CallClock {
         if running >= self.budget {
             return Err(DeadlineExceeded::RunningTime(self.budget));
         }
-        if lane.is_none() && wall >= INLINE_SLICE {
+        if lane.is_none() {
+            // On an event-loop thread: look again at the next tick until
+            // the slice is used up, then yield to move to the slow lane.
+            if wall < INLINE_SLICE {
+                return Ok(UpdateDeadline::Continue(1));
+            }
             self.inline_running = wall;
             return Ok(UpdateDeadline::Yield(1));
         }
