@@ -91,7 +91,8 @@ for line in sys.stdin:
     runs.setdefault(int(index), []).append(int(rate))
 base = statistics.median(runs[0])
 print(f"\n{workload} (connections x depth)")
-print(f"{\"server\":<16} {\"median lines/s\":>15} {\"min\":>12} {\"max\":>12} {\"spread\":>8} {\"vs \" + names[0]:>14}")
+header = ("server", "median lines/s", "min", "max", "spread", "vs " + names[0])
+print("%-16s %15s %12s %12s %8s %14s" % header)
 for index, name in enumerate(names):
     rates = runs[index]
     median = statistics.median(rates)

@@ -561,7 +561,10 @@ fn a_log_reader_that_never_reads_stalls_nothing() {
         .spawn()
         .unwrap();
     let _unread_log = child.stderr.take().unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = child.stdout.take().unwrap();
+    // Killed however the test ends.
+    let mut child = KillOnDrop(child);
+    let mut stdout = std::io::BufReader::new(&mut stdout);
     let mut first = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
     let addr: SocketAddr = first
@@ -590,12 +593,12 @@ fn a_log_reader_that_never_reads_stalls_nothing() {
     assert!(started.elapsed() < Duration::from_secs(1));
     // SAFETY: sending a signal to our own child process.
     assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) },
         0
     );
     let mut summary = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut summary).unwrap();
-    let status = wait_with_timeout(&mut child, common::STEP_TIMEOUT);
+    let status = wait_with_timeout(&mut child.0, common::STEP_TIMEOUT);
     assert!(status.success());
     let dropped: u64 = summary
         .lines()
@@ -605,4 +608,14 @@ fn a_log_reader_that_never_reads_stalls_nothing() {
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("no dropped count in {summary}"));
     assert!(dropped > 0, "{summary}");
+}
+
+/// A child process killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

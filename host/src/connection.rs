@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::framing::{encode_replies, BatchReplies, FrameError, Framing, LineFramer};
 use crate::plugin::chain::Pipeline;
-use crate::plugin::PluginError;
+use crate::plugin::{FailureKind, PluginError};
 use crate::reload::LivePipeline;
 use crate::stats::Stats;
 
@@ -146,6 +146,11 @@ impl Connection {
             .await;
         match opened {
             Ok(greeting) => self.write_buffer.extend_from_slice(&greeting),
+            Err(error) if error.kind() == FailureKind::Overloaded => {
+                // No instance was free to greet: the client sent nothing
+                // yet, so an error line would answer nothing it sent.
+                note_unanswered_failure(&self.context, self.id, &error);
+            }
             Err(error) => {
                 if answer_plugin_failure(
                     &self.context,
@@ -340,6 +345,9 @@ impl Connection {
             .await;
         match closed {
             Ok(last_words) => self.write_buffer.extend_from_slice(&last_words),
+            Err(error) if error.kind() == FailureKind::Overloaded => {
+                note_unanswered_failure(&self.context, self.id, &error);
+            }
             Err(error) => {
                 answer_plugin_failure(&self.context, self.id, &error, &[], &mut self.write_buffer);
             }
@@ -434,6 +442,16 @@ fn answer_plugin_failure(
             true
         }
     }
+}
+
+/// Counts and logs a failed greeting or last words that gets no error line.
+fn note_unanswered_failure(context: &ConnectionContext, connection: u64, error: &PluginError) {
+    context.stats.plugin_failed(error.kind());
+    tracing::debug!(
+        connection,
+        kind = error.kind().name(),
+        "no greeting or last words: {error}"
+    );
 }
 
 /// Line `index` of '\n'-ended `lines`, without its '\n'.

@@ -115,15 +115,31 @@ impl SlowLane {
             .name("yell-slow-lane".into())
             .spawn(move || serve(shared));
         if let Err(error) = spawned {
-            // The queued job is taken by the next thread that frees up.
             tracing::warn!("cannot start a slow-lane thread: {error}");
-            self.shared.state.lock().expect("slow lane lock").threads -= 1;
+            let mut state = self.shared.state.lock().expect("slow lane lock");
+            state.threads -= 1;
+            if state.threads == 0 {
+                // No thread will ever take the job: drop it, which answers
+                // its call with an error and frees its instance.
+                state.queue.pop_back();
+            }
+            // Otherwise the next thread that frees up takes it.
         }
     }
 }
 
 /// A slow-lane thread: runs jobs until none comes for a while.
 fn serve(shared: Arc<Shared>) {
+    /// Uncounts the thread however it ends, a panicking job included.
+    struct Counted(Arc<Shared>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            if let Ok(mut state) = self.0.state.lock() {
+                state.threads -= 1;
+            }
+        }
+    }
+    let _counted = Counted(shared.clone());
     lower_this_threads_priority();
     let mut state = shared.state.lock().expect("slow lane lock");
     loop {
@@ -141,7 +157,6 @@ fn serve(shared: Arc<Shared>) {
         state = woken;
         state.idle -= 1;
         if waited.timed_out() && state.queue.is_empty() {
-            state.threads -= 1;
             return;
         }
     }

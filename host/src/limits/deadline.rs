@@ -52,7 +52,12 @@ pub struct CallClock {
     budget: Duration,
     /// Wall-clock time allowed.
     ceiling: Duration,
-    started: Instant,
+    /// When the call's deadline first passed. The clock is not read when a
+    /// call starts: most calls end within a tick, and reading it for each
+    /// would cost more than the rest of this bookkeeping. The first look
+    /// comes at most one tick after the start (the deadline is set one tick
+    /// ahead), so the call's time is this plus at most one tick.
+    first_look: Option<Instant>,
     /// Running time spent on an event-loop thread before the call moved to
     /// the slow lane.
     inline_running: Duration,
@@ -66,7 +71,7 @@ impl CallClock {
         CallClock {
             budget,
             ceiling,
-            started: Instant::now(),
+            first_look: None,
             inline_running: Duration::ZERO,
             // A call started in the slow lane (a fresh instance's first call
             // after its `init`) counts from now, not from the job's start.
@@ -79,9 +84,19 @@ impl CallClock {
         *self = CallClock::start(self.budget, self.ceiling);
     }
 
-    /// The call's running time and wall-clock time so far.
+    /// Time since the first look; the call's wall-clock time is this plus
+    /// at most one tick.
+    fn since_first_look(&mut self) -> Duration {
+        self.first_look.get_or_insert_with(Instant::now).elapsed()
+    }
+
+    /// The call's running time and wall-clock time so far (zero for a call
+    /// that never reached its first tick).
     pub fn elapsed(&self) -> (Duration, Duration) {
-        let wall = self.started.elapsed();
+        let wall = self
+            .first_look
+            .map(|first| first.elapsed() + EPOCH_TICK)
+            .unwrap_or_default();
         let running = match (slow_lane::cpu_clock(), self.cpu_baseline) {
             (Some(lane), Some(baseline)) => self.inline_running + lane.now.saturating_sub(baseline),
             (Some(lane), None) => self.inline_running + lane.now.saturating_sub(lane.job_start),
@@ -94,7 +109,10 @@ impl CallClock {
     /// for some ticks, or (on an event-loop thread, past the inline slice)
     /// yield so it can be moved to the slow lane.
     pub fn on_epoch(&mut self) -> Result<UpdateDeadline, DeadlineExceeded> {
-        let wall = self.started.elapsed();
+        let seen = self.since_first_look();
+        // Counting the unseen first tick in full: a deadline may come up to
+        // a tick early, never late.
+        let wall = seen + EPOCH_TICK;
         if wall >= self.ceiling {
             return Err(DeadlineExceeded::WallClock(self.ceiling));
         }
@@ -111,8 +129,10 @@ impl CallClock {
         }
         if lane.is_none() {
             // On an event-loop thread: look again at the next tick until
-            // the slice is used up, then yield to move to the slow lane.
-            if wall < INLINE_SLICE {
+            // the slice is used up, then yield to move to the slow lane. A
+            // fast call that happens to span a tick is not moved: the slice
+            // counts from the first look.
+            if seen < INLINE_SLICE {
                 return Ok(UpdateDeadline::Continue(1));
             }
             self.inline_running = wall;
@@ -163,5 +183,70 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spin_for(duration: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < duration {
+            std::hint::spin_loop();
+        }
+    }
+
+    #[test]
+    fn inline_calls_are_looked_at_every_tick_then_yield() {
+        let mut clock = CallClock::start(Duration::from_secs(1), Duration::from_secs(10));
+        // The first look starts the slice.
+        assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(1))));
+        spin_for(INLINE_SLICE);
+        assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Yield(1))));
+    }
+
+    #[test]
+    fn inline_calls_past_a_short_budget_are_stopped() {
+        // The unseen first tick counts in full.
+        let mut clock = CallClock::start(Duration::from_micros(200), Duration::from_secs(10));
+        assert_eq!(
+            clock.on_epoch().err(),
+            Some(DeadlineExceeded::RunningTime(Duration::from_micros(200)))
+        );
+    }
+
+    #[test]
+    fn in_the_slow_lane_running_time_is_cpu_time() {
+        slow_lane::block_on(async {
+            let mut clock = CallClock::start(Duration::from_millis(20), Duration::from_secs(10));
+            // Sleeping is not running: the budget is untouched.
+            std::thread::sleep(Duration::from_millis(30));
+            match clock.on_epoch() {
+                Ok(UpdateDeadline::Continue(ticks)) => assert!(ticks >= 1),
+                _ => panic!("a call that slept was stopped"),
+            }
+            let spun = slow_lane::cpu_clock().unwrap().now;
+            while slow_lane::cpu_clock().unwrap().now < spun + Duration::from_millis(25) {
+                std::hint::spin_loop();
+            }
+            assert_eq!(
+                clock.on_epoch().err(),
+                Some(DeadlineExceeded::RunningTime(Duration::from_millis(20)))
+            );
+        });
+    }
+
+    #[test]
+    fn the_wall_clock_ceiling_bounds_waiting_too() {
+        slow_lane::block_on(async {
+            let mut clock = CallClock::start(Duration::from_secs(1), Duration::from_millis(10));
+            assert!(clock.on_epoch().is_ok());
+            std::thread::sleep(Duration::from_millis(15));
+            assert_eq!(
+                clock.on_epoch().err(),
+                Some(DeadlineExceeded::WallClock(Duration::from_millis(10)))
+            );
+        });
     }
 }

@@ -106,8 +106,14 @@ impl ResourceLimiter for InstanceLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            // Past the memory's own declared maximum: the guest's
+            // memory.grow fails as the specification says, and nothing is
+            // charged.
+            return Ok(false);
+        }
         let total = self.memory - current + desired;
         if total > self.max_memory {
             // A trap rather than a failed memory.grow: a careless guest would
@@ -121,6 +127,8 @@ impl ResourceLimiter for InstanceLimiter {
         self.budget
             .take(desired - current)
             .map_err(wasmtime::Error::new)?;
+        // Charged now: wasmtime's only later refusal of a growth allowed
+        // here is the system running out of memory.
         self.memory = total;
         Ok(true)
     }

@@ -41,7 +41,9 @@ pub struct Done {
 pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> Done {
     let mut instance = match checkout {
         Checkout::Idle(instance) => instance,
-        Checkout::New(new) => match new.pool.instantiate(new.live).await {
+        // Boxed: a pool miss is rare, and the future of every call is as
+        // large as its largest state, which is moved and copied per call.
+        Checkout::New(new) => match Box::pin(new.pool.instantiate(new.live)).await {
             Ok(instance) => instance,
             Err(error) => {
                 return Done {

@@ -64,9 +64,19 @@ pub struct PluginState {
 
 impl bindings::yell::plugin::types::Host for PluginState {}
 
+/// Longest plugin log message kept whole; the rest is cut, so that log lines
+/// queued for a slow reader cannot hold unbounded memory.
+const MAX_LOG_MESSAGE: usize = 4096;
+
 impl bindings::yell::plugin::log::Host for PluginState {
-    fn log(&mut self, level: bindings::yell::plugin::log::Level, message: String) {
+    fn log(&mut self, level: bindings::yell::plugin::log::Level, mut message: String) {
         use bindings::yell::plugin::log::Level;
+        if message.len() > MAX_LOG_MESSAGE {
+            let cut = message.floor_char_boundary(MAX_LOG_MESSAGE);
+            let dropped = message.len() - cut;
+            message.truncate(cut);
+            message.push_str(&format!("… ({dropped} more bytes cut)"));
+        }
         let plugin = &*self.plugin_name;
         match level {
             Level::Trace => tracing::trace!(plugin, "{message}"),
