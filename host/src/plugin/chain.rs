@@ -87,7 +87,9 @@ impl Pipeline {
                 // Everything was dropped (or failed): nothing for later stages.
                 break;
             }
-            let input_lines = check_lines(&reply.output).map_err(|why| malformed(previous, why))?;
+            let input_lines = check_lines(&reply.output)
+                .and_then(|lines| check_ends(&reply).map(|()| lines))
+                .map_err(|why| malformed(previous, why))?;
             let input = Bytes::from(std::mem::take(&mut reply.output));
             let next = self.stage_batch(stage, conn, input.clone()).await?;
             reply.output = input.into();
@@ -196,6 +198,21 @@ fn check_lines(output: &[u8]) -> Result<usize, String> {
         return Err("the last reply line has no '\\n'".into());
     }
     Ok(memchr::memchr_iter(b'\n', output).count())
+}
+
+/// A stage's reply `ends` must be in order and within its output, or the
+/// reply lines cannot be mapped back to the input lines.
+fn check_ends(reply: &BatchReply) -> Result<(), String> {
+    let in_order = reply.ends.windows(2).all(|pair| pair[0] <= pair[1]);
+    let within = reply
+        .ends
+        .last()
+        .is_none_or(|&end| end as usize <= reply.output.len());
+    if in_order && within {
+        Ok(())
+    } else {
+        Err("line ends out of order or past the output".into())
+    }
 }
 
 /// Maps `next`, the reply of a stage to the `middle_lines` lines of
@@ -313,6 +330,13 @@ mod tests {
             errors,
             [(0, "second stage"), (1, "first stage"), (2, "again")]
         );
+    }
+
+    #[test]
+    fn ends_out_of_order_are_malformed() {
+        assert!(check_ends(&reply("a\nb\nc\n", &[6, 2, 6], &[])).is_err());
+        assert!(check_ends(&reply("a\n", &[4], &[])).is_err());
+        assert!(check_ends(&reply("a\nb\n", &[2, 4], &[])).is_ok());
     }
 
     #[test]
