@@ -110,6 +110,11 @@ impl ServerProcess {
         panic!("no log line with {needles:?}");
     }
 
+    /// Every log line the server wrote since the last look, without waiting.
+    pub fn drain_log(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().try_iter().collect()
+    }
+
     pub fn connect(&self) -> TcpStream {
         connect(self.addr)
     }
