@@ -280,9 +280,13 @@ impl Connection {
                         },
                         &mut self.write_buffer,
                     );
-                    self.context.stats.lines_failed(failed.len());
                     match encoded {
-                        Ok(()) => policy == OnPluginError::Close && !failed.is_empty(),
+                        Ok(()) => {
+                            // Counted only for a well-formed reply: a
+                            // malformed one is one failure, whatever it says.
+                            self.context.stats.lines_failed(failed.len());
+                            policy == OnPluginError::Close && !failed.is_empty()
+                        }
                         Err(malformed) => answer_plugin_failure(
                             &self.context,
                             self.id,

@@ -226,29 +226,79 @@ impl std::error::Error for MalformedReply {}
 
 impl BatchReplies<'_> {
     fn check(&self, batch: &Batch) -> Result<(), MalformedReply> {
-        let bad = |why: String| Err(MalformedReply(why));
-        if self.ends.len() != batch.lines {
+        check_reply(
+            self.output,
+            self.ends,
+            self.failed.iter().map(|(line, _)| *line),
+            batch.lines,
+        )
+    }
+}
+
+/// Checks a plugin's reply to `lines` input lines against the contract: one
+/// line end per input line, in order, the last at the end of `output`; each
+/// line's reply range made of whole '\n'-ended lines; failed lines (by index)
+/// in range, ascending, and without reply lines. Every reply of every plugin
+/// goes through this one check before its lines are used.
+pub fn check_reply(
+    output: &[u8],
+    ends: &[u32],
+    failed: impl IntoIterator<Item = u32>,
+    lines: usize,
+) -> Result<(), MalformedReply> {
+    let bad = |why: String| Err(MalformedReply(why));
+    if ends.len() != lines {
+        return bad(format!("{} line ends for {lines} lines", ends.len()));
+    }
+    let mut start = 0usize;
+    for (line, &end) in ends.iter().enumerate() {
+        let end = end as usize;
+        if end < start {
             return bad(format!(
-                "{} line ends for {} lines",
-                self.ends.len(),
-                batch.lines
+                "the end of line {line} comes before the one of line {}",
+                line - 1
             ));
         }
-        if self.ends.windows(2).any(|w| w[0] > w[1]) {
-            return bad("line ends out of order".into());
+        if end > output.len() {
+            return bad(format!(
+                "the end of line {line} is past the output ({end} > {} bytes)",
+                output.len()
+            ));
         }
-        if self.ends.last().map_or(0, |&end| end as usize) != self.output.len() {
-            return bad("line ends do not cover the output".into());
+        if end > start && output[end - 1] != b'\n' {
+            return bad(format!(
+                "the replies to line {line} do not end with a whole line ('\\n')"
+            ));
         }
-        if self
-            .failed
-            .iter()
-            .any(|(line, _)| *line as usize >= batch.lines)
-            || self.failed.windows(2).any(|w| w[0].0 >= w[1].0)
-        {
-            return bad("failed line indices out of range or order".into());
+        start = end;
+    }
+    if start != output.len() {
+        return bad(format!(
+            "{} bytes of output after the last line's end",
+            output.len() - start
+        ));
+    }
+    let mut previous: Option<u32> = None;
+    let mut answered_yet_failed = None;
+    for line in failed {
+        if line as usize >= lines {
+            return bad(format!("an error for line {line} of {lines}"));
         }
-        Ok(())
+        if let Some(previous) = previous.filter(|&previous| previous >= line) {
+            return bad(format!(
+                "errors out of order (line {line} after line {previous})"
+            ));
+        }
+        let index = line as usize;
+        let range_start = if index == 0 { 0 } else { ends[index - 1] };
+        if ends[index] != range_start {
+            answered_yet_failed.get_or_insert(line);
+        }
+        previous = Some(line);
+    }
+    match answered_yet_failed {
+        Some(line) => bad(format!("line {line} both failed and has replies")),
+        None => Ok(()),
     }
 }
 

@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use super::spec::PluginSpec;
 use super::{BatchReply, LineError, Plugin, PluginError, PluginRuntime};
+use crate::framing::{check_reply, MalformedReply};
 
 /// One generation of the plugin chain.
 pub struct Pipeline {
@@ -80,20 +81,24 @@ impl Pipeline {
         conn: u64,
         lines: Bytes,
     ) -> Result<BatchReply, PluginError> {
+        let input_lines = memchr::memchr_iter(b'\n', &lines).count();
         let mut reply = self.stage_batch(&self.stages[0], conn, lines).await?;
-        for pair in self.stages.windows(2) {
-            let (previous, stage) = (&pair[0], &pair[1]);
+        if self.stages.len() > 1 {
+            // A lone plugin's reply is checked where it is framed; in a
+            // chain, each stage's reply is checked before the next uses it.
+            check(&reply, input_lines).map_err(|why| malformed(&self.stages[0], why))?;
+        }
+        for stage in &self.stages[1..] {
             if reply.output.is_empty() {
                 // Everything was dropped (or failed): nothing for later stages.
                 break;
             }
-            let input_lines = check_lines(&reply.output)
-                .and_then(|lines| check_ends(&reply).map(|()| lines))
-                .map_err(|why| malformed(previous, why))?;
+            let input_lines = memchr::memchr_iter(b'\n', &reply.output).count();
             let input = Bytes::from(std::mem::take(&mut reply.output));
             let next = self.stage_batch(stage, conn, input.clone()).await?;
+            check(&next, input_lines).map_err(|why| malformed(stage, why))?;
             reply.output = input.into();
-            reply = compose(&reply, input_lines, next).map_err(|why| malformed(stage, why))?;
+            reply = compose(&reply, next);
         }
         Ok(reply)
     }
@@ -187,57 +192,32 @@ impl Drop for Pipeline {
     }
 }
 
-fn malformed(stage: &Plugin, why: String) -> PluginError {
-    PluginError::Refused(format!("malformed reply from {}: {why}", stage.name()))
-}
-
-/// The number of lines in `output`, which must be '\n'-ended lines to be
-/// the next stage's input.
-fn check_lines(output: &[u8]) -> Result<usize, String> {
-    if output.last().is_some_and(|&b| b != b'\n') {
-        return Err("the last reply line has no '\\n'".into());
-    }
-    Ok(memchr::memchr_iter(b'\n', output).count())
-}
-
-/// A stage's reply `ends` must be in order and within its output, or the
-/// reply lines cannot be mapped back to the input lines.
-fn check_ends(reply: &BatchReply) -> Result<(), String> {
-    let in_order = reply.ends.windows(2).all(|pair| pair[0] <= pair[1]);
-    let within = reply
-        .ends
-        .last()
-        .is_none_or(|&end| end as usize <= reply.output.len());
-    if in_order && within {
-        Ok(())
-    } else {
-        Err("line ends out of order or past the output".into())
+/// A stage's reply broke the contract: that stage's failure.
+fn malformed(stage: &Plugin, why: MalformedReply) -> PluginError {
+    PluginError::InStage {
+        stage: stage.name().into(),
+        error: Box::new(PluginError::Refused(why.to_string())),
     }
 }
 
-/// Maps `next`, the reply of a stage to the `middle_lines` lines of
-/// `before.output`, back onto the input lines `before` answered.
+/// The one check every plugin reply goes through ([`check_reply`]).
+fn check(reply: &BatchReply, lines: usize) -> Result<(), MalformedReply> {
+    check_reply(
+        &reply.output,
+        &reply.ends,
+        reply.errors.iter().map(|error| error.line),
+        lines,
+    )
+}
+
+/// Maps `next`, the reply of a stage to the lines of `before.output`, back
+/// onto the input lines `before` answered. Both replies passed [`check`].
 ///
 /// Input line `i` owned the middle lines its range of `before.output` holds;
 /// its new range ends where the reply to its last middle line ends (or where
 /// the previous range ended, if it had none). It fails if it failed before or
 /// if `next` failed on any of its middle lines (the first message is kept).
-pub fn compose(
-    before: &BatchReply,
-    middle_lines: usize,
-    next: BatchReply,
-) -> Result<BatchReply, String> {
-    if next.ends.len() != middle_lines {
-        return Err(format!(
-            "{} line ends for {middle_lines} lines",
-            next.ends.len()
-        ));
-    }
-    if next.ends.windows(2).any(|w| w[0] > w[1])
-        || next.ends.last().map_or(0, |&e| e as usize) != next.output.len()
-    {
-        return Err("line ends out of order or not covering the output".into());
-    }
+pub fn compose(before: &BatchReply, next: BatchReply) -> BatchReply {
     // For each input line, how many middle lines come before its end.
     let mut middle_before_end = Vec::with_capacity(before.ends.len());
     let mut start = 0usize;
@@ -258,9 +238,6 @@ pub fn compose(
     let mut errors = before.errors.clone();
     for error in next.errors {
         let middle = error.line as usize;
-        if middle >= middle_lines {
-            return Err(format!("error for line {middle} of {middle_lines}"));
-        }
         // The input line whose range holds middle line `middle`.
         let line = middle_before_end.partition_point(|&n| n <= middle) as u32;
         if !errors.iter().any(|e| e.line == line) {
@@ -271,11 +248,11 @@ pub fn compose(
         }
     }
     errors.sort_by_key(|e| e.line);
-    Ok(BatchReply {
+    BatchReply {
         output: next.output,
         ends,
         errors,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -300,7 +277,7 @@ mod tests {
     fn one_to_one_stages_keep_the_ends_of_the_second() {
         let first = reply("A\nB\n", &[2, 4], &[]);
         let second = reply("a\nb\n", &[2, 4], &[]);
-        let composed = compose(&first, 2, second).unwrap();
+        let composed = compose(&first, second);
         assert_eq!(composed.output, b"a\nb\n");
         assert_eq!(composed.ends, [2, 4]);
         assert!(composed.errors.is_empty());
@@ -312,7 +289,7 @@ mod tests {
         let first = reply("a\nb\nc\n", &[4, 4, 6], &[]);
         // The next stage dropped "b" and doubled "c".
         let second = reply("a\nc\nc\n", &[2, 2, 6], &[]);
-        let composed = compose(&first, 3, second).unwrap();
+        let composed = compose(&first, second);
         assert_eq!(composed.ends, [2, 2, 6]);
     }
 
@@ -320,7 +297,7 @@ mod tests {
     fn a_failure_on_any_line_fails_its_input_line() {
         let first = reply("a\nb\nc\n", &[4, 4, 6], &[(1, "first stage")]);
         let second = reply("a\n", &[2, 2, 2], &[(1, "second stage"), (2, "again")]);
-        let composed = compose(&first, 3, second).unwrap();
+        let composed = compose(&first, second);
         let errors: Vec<_> = composed
             .errors
             .iter()
@@ -333,17 +310,33 @@ mod tests {
     }
 
     #[test]
-    fn ends_out_of_order_are_malformed() {
-        assert!(check_ends(&reply("a\nb\nc\n", &[6, 2, 6], &[])).is_err());
-        assert!(check_ends(&reply("a\n", &[4], &[])).is_err());
-        assert!(check_ends(&reply("a\nb\n", &[2, 4], &[])).is_ok());
-    }
-
-    #[test]
-    fn a_wrong_count_of_ends_is_malformed() {
-        let first = reply("a\nb\n", &[2, 4], &[]);
-        assert!(compose(&first, 2, reply("a\n", &[2], &[])).is_err());
-        assert!(compose(&first, 2, reply("a\n", &[2, 1], &[])).is_err());
-        assert!(compose(&first, 2, reply("a\n", &[2, 2], &[(5, "x")])).is_err());
+    fn every_broken_shape_is_malformed() {
+        let malformed = |output: &str, ends: &[u32], errors: &[(u32, &str)], lines| {
+            check(&reply(output, ends, errors), lines).is_err()
+        };
+        assert!(malformed("a\nb\nc\n", &[4, 2, 6], &[], 3), "out of order");
+        assert!(malformed("a\n", &[4], &[], 1), "past the output");
+        assert!(malformed("a\nb\n", &[2], &[], 2), "too few ends");
+        assert!(malformed("a\n", &[2, 2], &[], 1), "too many ends");
+        assert!(malformed("a", &[1], &[], 1), "no final newline");
+        assert!(malformed("ab\ncd\n", &[1, 6], &[], 2), "an end mid-line");
+        assert!(
+            malformed("a\nb\n", &[2, 2], &[], 2),
+            "output past the last end"
+        );
+        assert!(
+            malformed("a\n", &[2, 2], &[(5, "x")], 2),
+            "error out of range"
+        );
+        assert!(
+            malformed("", &[0, 0], &[(1, "x"), (0, "y")], 2),
+            "errors unsorted"
+        );
+        assert!(
+            malformed("a\n", &[2], &[(0, "x")], 1),
+            "failed yet answered"
+        );
+        assert!(!malformed("a\nb\n", &[2, 2, 4], &[(1, "x")], 3));
+        assert!(!malformed("", &[], &[], 0));
     }
 }
