@@ -42,6 +42,7 @@ fn each_misbehaviour_ends_only_its_own_call() {
         ),
         ("recurse", "ERR plugin: trapped: "),
         ("huge 4", "ERR plugin: reply too large: "),
+        ("huge-error 4", "ERR plugin: reply too large: "),
         ("huge 1000", "ERR plugin: trapped: memory limit exceeded"),
     ];
     for (line, expected) in cases {

@@ -582,8 +582,10 @@ fn a_log_reader_that_never_reads_stalls_nothing() {
     use std::process::{Command, Stdio};
     let plugin = common::testing_plugin("probe");
     // stderr is a pipe nobody reads: it fills after a few hundred lines.
+    // No rate limit on the plugin's log: the point is the writer's queue.
     let mut child = Command::new(common::binary())
         .args(["--plugin", &plugin, "--listen", "127.0.0.1:0"])
+        .args(["--plugin-log-rate", "0"])
         .env("RUST_LOG", "info")
         .env("YELL_COMPILE_CACHE", common::compile_cache())
         .stdout(Stdio::piped())

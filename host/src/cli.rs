@@ -160,6 +160,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "16MiB", value_parser = parse_byte_size)]
     pub max_reply: usize,
 
+    /// Log lines one plugin may write per second (bursts of as many); past
+    /// it they are dropped and counted. 0: no limit.
+    #[arg(long, default_value_t = 100)]
+    pub plugin_log_rate: u32,
+
     /// A connection that completes no line for this long (or whose client
     /// reads none of its replies for this long) is closed with an error
     /// line; `0s` never closes.
@@ -262,6 +267,7 @@ impl ServeArgs {
             total_memory_bytes: self.plugin_memory_total,
             max_instances: self.max_instances as usize,
             reply_bytes: self.max_reply,
+            log_lines_per_second: self.plugin_log_rate,
         };
         crate::server::raise_open_file_limit();
         let runtime = PluginRuntime::new(limits, self.open_compile_cache())?;

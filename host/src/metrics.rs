@@ -79,6 +79,10 @@ impl MetricsEndpoint {
             .set(runtime.instance_memory_bytes() as f64);
         let slow_lane = runtime.slow_lane();
         metrics::counter!("yell_plugin_calls_moved_total").absolute(slow_lane.moved_calls());
+        for (plugin, dropped) in runtime.log_lines_dropped() {
+            metrics::counter!("yell_plugin_log_lines_dropped_total", "plugin" => plugin.to_string())
+                .absolute(dropped);
+        }
         metrics::gauge!("yell_slow_lane_threads").set(slow_lane.threads() as f64);
         metrics::counter!("yell_log_lines_dropped_total").absolute(summary.log_lines_dropped);
         // Every successful reload made a generation after the first.

@@ -31,8 +31,11 @@ pub struct PluginLimits {
     /// Most live instances (busy or idle) of one plugin; each call in flight
     /// holds one.
     pub max_instances: usize,
-    /// Largest reply one call may return, in bytes.
+    /// Largest reply one call may return, in bytes (error messages,
+    /// greetings and last words included).
     pub reply_bytes: usize,
+    /// Log lines one plugin may write per second (0: no limit).
+    pub log_lines_per_second: u32,
 }
 
 impl Default for PluginLimits {
@@ -45,6 +48,7 @@ impl Default for PluginLimits {
             total_memory_bytes: 2 << 30,
             max_instances: 256,
             reply_bytes: 16 << 20,
+            log_lines_per_second: 100,
         }
     }
 }

@@ -78,7 +78,7 @@ pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) ->
     if crate::slow_lane::cpu_clock().is_some() {
         let (running, wall) = instance.store.data().clock.elapsed();
         tracing::debug!(
-            plugin = &*instance.store.data().plugin_name,
+            plugin = &**instance.store.data().log.name(),
             ?export,
             "call finished in the slow lane: ran {running:.1?} in {wall:.1?}"
         );

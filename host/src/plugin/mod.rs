@@ -18,6 +18,7 @@ pub mod call;
 pub mod chain;
 pub mod failure;
 pub mod locate;
+pub mod log;
 pub mod pool;
 pub mod spec;
 
@@ -52,39 +53,29 @@ mod bindings {
 /// The WIT world a plugin component must implement, for error messages.
 pub const PLUGIN_WORLD: &str = "yell:plugin/plugin@0.1.0";
 
-/// What a plugin instance's store carries: its memory limiter, its name for
-/// the log import, the deadline clock of the call it runs, and its place in
-/// the count of live instances.
+/// What a plugin instance's store carries: its memory limiter, its plugin's
+/// log (for the log import), the deadline clock of the call it runs, and its
+/// place in the count of live instances.
 pub struct PluginState {
     limiter: InstanceLimiter,
-    plugin_name: Arc<str>,
+    log: Arc<log::PluginLog>,
     clock: CallClock,
     _live: LiveInstance,
 }
 
 impl bindings::yell::plugin::types::Host for PluginState {}
 
-/// Longest plugin log message kept whole; the rest is cut, so that log lines
-/// queued for a slow reader cannot hold unbounded memory.
-const MAX_LOG_MESSAGE: usize = 4096;
-
 impl bindings::yell::plugin::log::Host for PluginState {
-    fn log(&mut self, level: bindings::yell::plugin::log::Level, mut message: String) {
+    fn log(&mut self, level: bindings::yell::plugin::log::Level, message: String) {
         use bindings::yell::plugin::log::Level;
-        if message.len() > MAX_LOG_MESSAGE {
-            let cut = message.floor_char_boundary(MAX_LOG_MESSAGE);
-            let dropped = message.len() - cut;
-            message.truncate(cut);
-            message.push_str(&format!("… ({dropped} more bytes cut)"));
-        }
-        let plugin = &*self.plugin_name;
-        match level {
-            Level::Trace => tracing::trace!(plugin, "{message}"),
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
-        }
+        let level = match level {
+            Level::Trace => log::Level::Trace,
+            Level::Debug => log::Level::Debug,
+            Level::Info => log::Level::Info,
+            Level::Warn => log::Level::Warn,
+            Level::Error => log::Level::Error,
+        };
+        self.log.write(level, &message);
     }
 }
 
@@ -97,6 +88,8 @@ pub struct PluginRuntime {
     budget: MemoryBudget,
     /// Where calls that outlive their inline slice finish.
     slow_lane: SlowLane,
+    /// Every plugin's log (rate limits, dropped lines), by plugin name.
+    logs: log::PluginLogs,
     /// Compiled plugins kept across runs; none when turned off.
     cache: Option<CompileCache>,
     /// Keeps call deadlines moving; stops when the runtime is dropped.
@@ -124,6 +117,7 @@ impl PluginRuntime {
             linker,
             limits,
             budget: MemoryBudget::new(limits.total_memory_bytes),
+            logs: log::PluginLogs::new(limits.log_lines_per_second),
             slow_lane: SlowLane::default(),
             cache,
             _epoch_ticker: epoch_ticker,
@@ -133,6 +127,11 @@ impl PluginRuntime {
     /// The slow lane every plugin of this runtime finishes slow calls in.
     pub fn slow_lane(&self) -> &SlowLane {
         &self.slow_lane
+    }
+
+    /// Every plugin's log lines dropped by the rate limit, by plugin name.
+    pub fn log_lines_dropped(&self) -> Vec<(Arc<str>, u64)> {
+        self.logs.dropped()
     }
 
     /// Linear memory held by all instances of all plugins now.
@@ -185,7 +184,7 @@ impl PluginRuntime {
             .unwrap_or_else(|| "plugin".into());
         let pool = Arc::new(InstancePool::new(
             pre,
-            name.clone(),
+            self.logs.of(&name),
             config.to_vec(),
             self.limits,
             self.budget.clone(),
@@ -288,7 +287,9 @@ impl Plugin {
         let Output::Batch(reply) = self.call(Export::Batch, conn, lines).await? else {
             unreachable!("a batch call answers a batch reply")
         };
-        self.check_reply_size(reply.output.len())?;
+        // Error messages reach the client too: they count.
+        let messages: usize = reply.errors.iter().map(|error| error.message.len()).sum();
+        self.check_reply_size(reply.output.len() + messages)?;
         Ok(reply)
     }
 

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::Store;
 
 use super::failure::PluginError;
+use super::log::PluginLog;
 use super::{bindings, PluginInstance, PluginState};
 use crate::limits::{DeadlineExceeded, InstanceLimiter, MemoryBudget, PluginLimits};
 
@@ -25,8 +26,10 @@ const POOLED_INSTANCE_MAX_MEMORY: usize = 16 << 20;
 
 pub struct InstancePool {
     pre: bindings::PluginPre<PluginState>,
-    /// The plugin's name, for its log lines and error messages.
+    /// The plugin's name, for error messages.
     name: Arc<str>,
+    /// The plugin's log, for its instances' log lines.
+    log: Arc<PluginLog>,
     /// Handed to every new instance's `init`.
     config: Vec<(String, String)>,
     limits: PluginLimits,
@@ -67,7 +70,7 @@ impl Drop for LiveInstance {
 impl InstancePool {
     pub fn new(
         pre: bindings::PluginPre<PluginState>,
-        name: Arc<str>,
+        log: Arc<PluginLog>,
         config: Vec<(String, String)>,
         limits: PluginLimits,
         budget: MemoryBudget,
@@ -75,7 +78,8 @@ impl InstancePool {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         InstancePool {
             pre,
-            name,
+            name: log.name().clone(),
+            log,
             config,
             limits,
             budget,
@@ -159,7 +163,7 @@ impl InstancePool {
     pub async fn instantiate(&self, live: LiveInstance) -> Result<PluginInstance, PluginError> {
         let state = PluginState {
             limiter: InstanceLimiter::new(self.limits.memory_bytes, self.budget.clone()),
-            plugin_name: self.name.clone(),
+            log: self.log.clone(),
             clock: self.limits.start_clock(),
             _live: live,
         };

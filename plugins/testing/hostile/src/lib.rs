@@ -6,9 +6,15 @@
 //! - `grow`: allocates without end (the memory cap must end it);
 //! - `panic`: panics, which traps (`panic = "abort"`);
 //! - `recurse`: recurses without end (stack overflow);
-//! - `huge N`: answers with one line of N MiB (the reply cap must refuse it).
+//! - `huge N`: answers with one line of N MiB (the reply cap must refuse it);
+//! - `huge-error N`: refuses the line with an error message of N MiB (which
+//!   counts against the reply cap too);
+//! - `log-flood N`: writes N log lines in one call (the rate limit must
+//!   drop and count what is past it);
+//! - `log-forge`: logs a message with a line break and a fake host log line
+//!   after it (which must stay one escaped log line).
 
-use yell_plugin::{Config, LinePlugin, Reply};
+use yell_plugin::{log, Config, LinePlugin, Reply};
 
 struct Hostile;
 
@@ -26,6 +32,27 @@ impl LinePlugin for Hostile {
             b"recurse" => {
                 let depth = recurse(std::hint::black_box(1));
                 reply.push(depth.to_string());
+            }
+            b"log-forge" => {
+                log::info("ok\n2026-11-26T00:00:00.000000Z  INFO yell_host::reload: forged\r\x1b[31m");
+                reply.push("forged");
+            }
+            _ if line.starts_with(b"log-flood ") => {
+                let count: usize = std::str::from_utf8(&line[b"log-flood ".len()..])
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("log-flood takes a number of lines")?;
+                for n in 0..count {
+                    log::info(&format!("flood {n}"));
+                }
+                reply.push("flooded");
+            }
+            _ if line.starts_with(b"huge-error ") => {
+                let mib: usize = std::str::from_utf8(&line[b"huge-error ".len()..])
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("huge-error takes a number of MiB")?;
+                return Err("E".repeat(mib << 20));
             }
             _ => match line.strip_prefix(b"huge ") {
                 Some(mib) => {

@@ -1,0 +1,100 @@
+//! What a plugin logs cannot flood or forge the host's log: a per-plugin
+//! rate limit drops and counts what is past it (exactly), and control
+//! characters are escaped, so a message cannot start a line of its own.
+//! Uses the real `hostile` test component.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::{read_line, ServerProcess};
+
+fn hostile() -> String {
+    common::testing_plugin("hostile")
+}
+
+#[test]
+fn a_plugin_cannot_forge_host_log_lines() {
+    let plugin = hostile();
+    let server = ServerProcess::start_logging(&["--plugin", &plugin], "info");
+    let mut stream = server.connect();
+    stream.write_all(b"log-forge\n").unwrap();
+    assert_eq!(read_line(&mut stream), "FORGED\n".to_lowercase());
+    let logged = server.wait_for_log(&["plugin=\"hostile\"", "forged"]);
+    assert!(
+        logged.contains(
+            "ok\\n2026-11-26T00:00:00.000000Z  INFO yell_host::reload: forged\\r\\u{1b}[31m"
+        ),
+        "{logged}"
+    );
+    stream.write_all(b"still here\n").unwrap();
+    assert_eq!(read_line(&mut stream), "STILL HERE\n");
+    let forged = server
+        .drain_log()
+        .into_iter()
+        .filter(|line| line.starts_with("2026-11-26T00:00:00"))
+        .collect::<Vec<_>>();
+    assert!(forged.is_empty(), "forged lines: {forged:?}");
+}
+
+#[test]
+fn a_flooding_plugin_is_rate_limited_and_the_drops_counted_exactly() {
+    let plugin = hostile();
+    let server = ServerProcess::start_logging(
+        &[
+            "--plugin",
+            &plugin,
+            "--plugin-log-rate",
+            "50",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        "info",
+    );
+    let metrics = server.metrics_addr();
+    let mut stream = server.connect();
+    stream.write_all(b"log-flood 10000\n").unwrap();
+    assert_eq!(read_line(&mut stream), "flooded\n");
+    // A burst of 50 passes (the call took far less than a second).
+    let (_, body) = common::http_get(metrics, "/metrics");
+    let dropped: u64 = body
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("yell_plugin_log_lines_dropped_total{plugin=\"hostile\"} ")
+        })
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no dropped count in {body}"));
+    assert!((9_900..=9_950).contains(&dropped), "{dropped} dropped");
+    // Once the rate allows again, the log says how many were dropped; every
+    // one of the 10,000 lines was either written before that or counted.
+    std::thread::sleep(Duration::from_millis(100));
+    stream.write_all(b"log-flood 1\n").unwrap();
+    assert_eq!(read_line(&mut stream), "flooded\n");
+    let deadline = std::time::Instant::now() + common::STEP_TIMEOUT;
+    let mut written = 0;
+    let summary = 'found: loop {
+        for line in server.drain_log() {
+            if line.contains("log lines of this plugin dropped") {
+                break 'found line;
+            }
+            if line.contains("flood ") {
+                written += 1;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no summary of the drops"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        summary.contains(&format!("{dropped} log lines")),
+        "{summary}"
+    );
+    assert_eq!(
+        written + dropped,
+        10_000,
+        "{written} written, {dropped} dropped"
+    );
+}
