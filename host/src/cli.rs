@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::ClientArgs;
 use crate::connection::{ConnectionContext, OnPluginError};
 use crate::framing::{Framing, LineFramer};
-use crate::limits::{PluginLimits, DEFAULT_WALL_MULTIPLE};
+use crate::limits::{Isolation, PluginLimits, DEFAULT_WALL_MULTIPLE};
 use crate::logging::LogFormat;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::plugin::cache::CompileCache;
@@ -160,6 +160,13 @@ pub struct ServeArgs {
     #[arg(long, default_value = "16MiB", value_parser = parse_byte_size)]
     pub max_reply: usize,
 
+    /// How plugin instances are shared: `pooled` (any connection, fastest),
+    /// `connection` (one instance per connection for its life: nothing
+    /// crosses between clients) or `call` (a fresh instance per call: no
+    /// state at all).
+    #[arg(long, value_enum, default_value_t = Isolation::Pooled)]
+    pub isolation: Isolation,
+
     /// Log lines one plugin may write per second (bursts of as many); past
     /// it they are dropped and counted. 0: no limit.
     #[arg(long, default_value_t = 100)]
@@ -268,6 +275,7 @@ impl ServeArgs {
             max_instances: self.max_instances as usize,
             reply_bytes: self.max_reply,
             log_lines_per_second: self.plugin_log_rate,
+            isolation: self.isolation,
         };
         crate::server::raise_open_file_limit();
         let runtime = PluginRuntime::new(limits, self.open_compile_cache())?;

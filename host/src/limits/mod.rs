@@ -15,6 +15,33 @@ pub use memory::{InstanceLimiter, MemoryBudget, MemoryBudgetExhausted};
 /// clock, unless `--plugin-wall-timeout` says otherwise.
 pub const DEFAULT_WALL_MULTIPLE: u32 = 10;
 
+/// How plugin instances are shared between connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Isolation {
+    /// Instances are pooled and serve any connection, one call at a time:
+    /// the fastest, and a plugin's state may carry one client's lines into
+    /// another's replies.
+    #[default]
+    Pooled,
+    /// An instance belongs to one connection for its life: per-connection
+    /// state is exact and nothing crosses between clients. Each open
+    /// connection holds an instance (see `--max-instances`).
+    Connection,
+    /// A fresh instance for every call: a plugin keeps no state at all.
+    Call,
+}
+
+impl Isolation {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::Pooled => "pooled",
+            Isolation::Connection => "connection",
+            Isolation::Call => "call",
+        }
+    }
+}
+
 /// The limits every plugin instance runs under.
 #[derive(Debug, Clone, Copy)]
 pub struct PluginLimits {
@@ -36,6 +63,8 @@ pub struct PluginLimits {
     pub reply_bytes: usize,
     /// Log lines one plugin may write per second (0: no limit).
     pub log_lines_per_second: u32,
+    /// How instances are shared between connections.
+    pub isolation: Isolation,
 }
 
 impl Default for PluginLimits {
@@ -49,6 +78,7 @@ impl Default for PluginLimits {
             max_instances: 256,
             reply_bytes: 16 << 20,
             log_lines_per_second: 100,
+            isolation: Isolation::Pooled,
         }
     }
 }

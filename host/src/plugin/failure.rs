@@ -96,6 +96,9 @@ impl PluginError {
         if let Some(exhausted) = error.downcast_ref::<MemoryBudgetExhausted>() {
             return PluginError::Overloaded(exhausted.to_string());
         }
+        if let Some(slots) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return PluginError::Overloaded(slots.to_string());
+        }
         match error.downcast_ref::<Trap>() {
             Some(trap) => PluginError::Trapped(trap.to_string()),
             // Errors raised by the host on the guest's behalf, such as the

@@ -30,7 +30,9 @@ use bytes::Bytes;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::limits::{CallClock, EpochTicker, InstanceLimiter, MemoryBudget, PluginLimits};
+use crate::limits::{
+    CallClock, EpochTicker, InstanceLimiter, Isolation, MemoryBudget, PluginLimits,
+};
 use crate::slow_lane::SlowLane;
 use cache::{CompileCache, Compiled, Digest256};
 use call::{Export, Output};
@@ -101,6 +103,14 @@ impl PluginRuntime {
         let mut config = wasmtime::Config::new();
         // Deadlines: each call gets a number of epoch ticks to finish.
         config.epoch_interruption(true);
+        if limits.isolation == Isolation::Call {
+            // A fresh instance per call: the pooling allocator keeps memory
+            // slots mapped and resets them copy-on-write, which makes
+            // instantiating several times cheaper than mapping anew.
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling_for(
+                &limits,
+            )));
+        }
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("setting up the wasm engine")?;
@@ -202,6 +212,23 @@ impl PluginRuntime {
             slow_lane: self.slow_lane.clone(),
         })
     }
+}
+
+/// Instance slots for `--isolation call`: enough for every plugin of a
+/// chain of a few to have `--max-instances` calls in flight (a call past the
+/// slots is refused as overloaded, like one past the instance limit).
+fn pooling_for(limits: &PluginLimits) -> wasmtime::PoolingAllocationConfig {
+    const SLOTS_PER_INSTANCE_LIMIT: usize = 4;
+    let slots = u32::try_from(limits.max_instances * SLOTS_PER_INSTANCE_LIMIT).unwrap_or(u32::MAX);
+    let mut pooling = wasmtime::PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(slots)
+        .total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .total_stacks(slots)
+        .max_memory_size(limits.memory_bytes);
+    pooling
 }
 
 /// Tells apart a component, a core module and something that is not wasm, so
@@ -325,7 +352,7 @@ impl Plugin {
     /// lane if it outlives its slice. An instance whose call failed is
     /// thrown away, since a trap may have left it in any state.
     async fn call(&self, export: Export, conn: u64, input: Bytes) -> Result<Output, PluginError> {
-        let checkout = self.pool.checkout()?;
+        let checkout = self.pool.checkout(conn)?;
         let done = match self
             .slow_lane
             .start(call::run(checkout, export, conn, input))
@@ -336,7 +363,7 @@ impl Plugin {
                 .map_err(|_| PluginError::Trapped("the call ended without an answer".into()))?,
         };
         if let Some(instance) = done.instance {
-            self.pool.give_back(instance);
+            self.pool.give_back(conn, export, instance);
         }
         done.result
     }

@@ -10,15 +10,17 @@
 //! either limit is refused at once with an error, rather than queued. An
 //! instance whose call failed is never given back.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::Store;
 
+use super::call::Export;
 use super::failure::PluginError;
 use super::log::PluginLog;
 use super::{bindings, PluginInstance, PluginState};
-use crate::limits::{DeadlineExceeded, InstanceLimiter, MemoryBudget, PluginLimits};
+use crate::limits::{DeadlineExceeded, InstanceLimiter, Isolation, MemoryBudget, PluginLimits};
 
 /// An instance holding more linear memory than this after a call is dropped
 /// instead of pooled, so a burst's memory is given back to the system.
@@ -35,7 +37,12 @@ pub struct InstancePool {
     limits: PluginLimits,
     /// Memory of all instances of all plugins.
     budget: MemoryBudget,
+    /// Instances ready for any connection. Under `--isolation connection`
+    /// or `call`, only instances that never served a call.
     idle: Mutex<Vec<PluginInstance>>,
+    /// Under `--isolation connection`: each connection's own instance,
+    /// between its calls.
+    owned: Mutex<HashMap<u64, PluginInstance>>,
     /// Idle instances kept beyond this are dropped rather than pooled.
     max_idle: usize,
     /// Instances alive, busy or idle (see [`LiveInstance`]).
@@ -84,6 +91,7 @@ impl InstancePool {
             limits,
             budget,
             idle: Mutex::new(Vec::new()),
+            owned: Mutex::new(HashMap::new()),
             max_idle: workers * 2,
             live: Arc::new(AtomicUsize::new(0)),
         }
@@ -91,7 +99,13 @@ impl InstancePool {
 
     /// An idle instance, or the right to make one, or a refusal when the
     /// admission limits are reached.
-    pub fn checkout(self: &Arc<Self>) -> Result<Checkout, PluginError> {
+    pub fn checkout(self: &Arc<Self>, conn: u64) -> Result<Checkout, PluginError> {
+        if self.limits.isolation == Isolation::Connection {
+            let owned = self.owned.lock().expect("instance pool lock").remove(&conn);
+            if let Some(instance) = owned {
+                return Ok(Checkout::Idle(instance));
+            }
+        }
         let idle = self.idle.lock().expect("instance pool lock").pop();
         match idle {
             Some(instance) => Ok(Checkout::Idle(instance)),
@@ -104,7 +118,7 @@ impl InstancePool {
     pub fn warm_up(self: &Arc<Self>) -> Result<(), PluginError> {
         let new = self.admit()?;
         let instance = crate::slow_lane::block_on(self.instantiate(new.live))?;
-        self.give_back(instance);
+        self.pool_idle(instance);
         Ok(())
     }
 
@@ -134,8 +148,26 @@ impl InstancePool {
         })
     }
 
-    /// Returns an instance whose last call succeeded.
-    pub fn give_back(&self, instance: PluginInstance) {
+    /// Returns an instance whose last call, `export` for connection `conn`,
+    /// succeeded: to the pool, to its connection, or to nothing, as the
+    /// isolation mode says.
+    pub fn give_back(&self, conn: u64, export: Export, instance: PluginInstance) {
+        match self.limits.isolation {
+            Isolation::Pooled => self.pool_idle(instance),
+            // Its connection ended: so does the instance.
+            Isolation::Connection if export == Export::Closed => {}
+            Isolation::Connection => {
+                self.owned
+                    .lock()
+                    .expect("instance pool lock")
+                    .insert(conn, instance);
+            }
+            Isolation::Call => {}
+        }
+    }
+
+    /// Keeps an instance for any connection's next call.
+    fn pool_idle(&self, instance: PluginInstance) {
         if instance.store.data().limiter.memory_bytes() > POOLED_INSTANCE_MAX_MEMORY {
             return;
         }

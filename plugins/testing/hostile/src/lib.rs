@@ -34,7 +34,9 @@ impl LinePlugin for Hostile {
                 reply.push(depth.to_string());
             }
             b"log-forge" => {
-                log::info("ok\n2026-11-26T00:00:00.000000Z  INFO yell_host::reload: forged\r\x1b[31m");
+                log::info(
+                    "ok\n2026-11-26T00:00:00.000000Z  INFO yell_host::reload: forged\r\x1b[31m",
+                );
                 reply.push("forged");
             }
             _ if line.starts_with(b"log-flood ") => {

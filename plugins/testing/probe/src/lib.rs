@@ -5,6 +5,9 @@
 //! - `fail why` is refused with the message `why`;
 //! - `log text` logs `text` at info level and answers `logged`;
 //! - `conn` answers the connection id;
+//! - `previous` answers the line this instance transformed before (from any
+//!   connection), or `none`: what a client could learn through a plugin's
+//!   state about another client;
 //! - any other line is answered as `<prefix><line>`; the prefix comes from
 //!   the `prefix` configuration key (default empty);
 //! - a new connection is greeted with `welcome <id>`, and a connection that
@@ -19,6 +22,7 @@ use yell_plugin::{log, Config, ConnectionId, LinePlugin, Reply};
 struct Probe {
     prefix: Vec<u8>,
     lines_seen: HashMap<ConnectionId, u64>,
+    previous: Option<Vec<u8>>,
 }
 
 impl LinePlugin for Probe {
@@ -30,6 +34,7 @@ impl LinePlugin for Probe {
         Ok(Probe {
             prefix: config.get("prefix").unwrap_or_default().as_bytes().to_vec(),
             lines_seen: HashMap::new(),
+            previous: None,
         })
     }
 
@@ -61,8 +66,13 @@ impl LinePlugin for Probe {
                 reply.push("logged");
             }
             b"conn" => reply.push(conn.to_string()),
+            b"previous" => {
+                reply.push(self.previous.as_deref().unwrap_or(b"none"));
+                return Ok(());
+            }
             _ => reply.push([&self.prefix[..], line].concat()),
         }
+        self.previous = Some(line.to_vec());
         Ok(())
     }
 
