@@ -45,6 +45,10 @@ bench-isolation: build-plugins
     cargo build --release --bin yell-host
     YELL_HOST_BINARY=target/release/yell-host cargo test --release --test isolation bench_isolation -- --ignored --nocapture 2>&1 | grep -vE "^\[yell-host\]|^running|^test |^$"
 
+# Each --isolation mode side by side: lines/s (loadgen) and memory with 1,000 connections.
+bench-isolation-modes: build-plugins
+    scripts/bench-isolation-modes.sh
+
 # Is the bundled load client fast enough? It against loadgen, both driving native_server.
 bench-client:
     scripts/bench-client.sh

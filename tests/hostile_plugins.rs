@@ -122,3 +122,27 @@ fn a_short_deadline_is_honoured() {
     assert!(took >= std::time::Duration::from_millis(30), "{took:?}");
     assert!(took < std::time::Duration::from_secs(2), "{took:?}");
 }
+
+#[test]
+fn oversized_greetings_and_last_words_are_refused() {
+    let server = start(&[
+        "--plugin-config",
+        "greeting_mib=2",
+        "--plugin-config",
+        "farewell_mib=2",
+    ]);
+    let mut stream = server.connect();
+    let greeting = read_line(&mut stream);
+    assert!(
+        greeting.starts_with("ERR plugin: reply too large: "),
+        "{greeting:?}"
+    );
+    stream.write_all(b"served\n").unwrap();
+    assert_eq!(read_line(&mut stream), "SERVED\n");
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let last_words = String::from_utf8(read_to_end(&mut stream)).unwrap();
+    assert!(
+        last_words.starts_with("ERR plugin: reply too large: ") && last_words.len() < 200,
+        "{last_words:?}"
+    );
+}

@@ -13,15 +13,36 @@
 //!   drop and count what is past it);
 //! - `log-forge`: logs a message with a line break and a fake host log line
 //!   after it (which must stay one escaped log line).
+//!
+//! Configuration: `greeting_mib` / `farewell_mib` make the greeting / the
+//! last words that many MiB (the reply cap must refuse them).
 
 use yell_plugin::{log, Config, LinePlugin, Reply};
 
-struct Hostile;
+struct Hostile {
+    greeting_mib: usize,
+    farewell_mib: usize,
+}
 
 impl LinePlugin for Hostile {
     fn new(config: &Config) -> Result<Self, String> {
-        config.allow_only(&[])?;
-        Ok(Hostile)
+        config.allow_only(&["greeting_mib", "farewell_mib"])?;
+        Ok(Hostile {
+            greeting_mib: config.parse_or("greeting_mib", 0)?,
+            farewell_mib: config.parse_or("farewell_mib", 0)?,
+        })
+    }
+
+    fn connection_opened(&mut self, _conn: yell_plugin::ConnectionId, reply: &mut Reply) {
+        if self.greeting_mib > 0 {
+            reply.push(vec![b'G'; self.greeting_mib << 20]);
+        }
+    }
+
+    fn connection_closed(&mut self, _conn: yell_plugin::ConnectionId, reply: &mut Reply) {
+        if self.farewell_mib > 0 {
+            reply.push(vec![b'F'; self.farewell_mib << 20]);
+        }
     }
 
     fn transform(&mut self, line: &[u8], reply: &mut Reply) -> Result<(), String> {
