@@ -92,3 +92,26 @@ fn every_stage_of_a_chain_is_checked() {
     let server = ServerProcess::start(&["--plugin", &probe, "--plugin", &plugin]);
     each_shape_is_refused(&server, true, "malformed: ", "\n");
 }
+
+#[test]
+fn greetings_and_last_words_must_be_whole_lines() {
+    let plugin = malformed();
+    let server = ServerProcess::start(&["--plugin", &plugin, "--plugin-config", "broken=greeting"]);
+    let mut stream = server.connect();
+    assert_eq!(
+        read_line(&mut stream),
+        "ERR plugin: malformed reply: greeting without a final '\\n'\n"
+    );
+    stream.write_all(b"fine\n").unwrap();
+    assert_eq!(read_line(&mut stream), "FINE\n");
+
+    let server = ServerProcess::start(&["--plugin", &plugin, "--plugin-config", "broken=farewell"]);
+    let mut stream = server.connect();
+    stream.write_all(b"fine\n").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let rest = String::from_utf8(common::read_to_end(&mut stream)).unwrap();
+    assert_eq!(
+        rest,
+        "FINE\nERR plugin: malformed reply: last words without a final '\\n'\n"
+    );
+}

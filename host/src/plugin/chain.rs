@@ -135,6 +135,13 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// A malformed greeting or last words of `stage`, named as its other
+    /// failures are.
+    fn in_stage_malformed(&self, stage: &Plugin, why: MalformedReply) -> PluginError {
+        self.in_stage::<()>(stage, Err(PluginError::Refused(why.to_string())))
+            .unwrap_err()
+    }
+
     /// In a chain, a failed call names the plugin that failed; a lone
     /// plugin needs no name.
     fn in_stage<R>(
@@ -157,6 +164,7 @@ impl Pipeline {
         let mut greeting = Vec::new();
         for stage in &self.stages {
             let words = self.in_stage(stage, stage.connection_opened(conn).await)?;
+            whole_lines(&words, "greeting").map_err(|why| self.in_stage_malformed(stage, why))?;
             greeting.extend_from_slice(&words);
         }
         Ok(greeting)
@@ -169,7 +177,14 @@ impl Pipeline {
         let mut last_words = Vec::new();
         let mut first_error = None;
         for stage in &self.stages {
-            match self.in_stage(stage, stage.connection_closed(conn).await) {
+            let words = self
+                .in_stage(stage, stage.connection_closed(conn).await)
+                .and_then(|words| {
+                    whole_lines(&words, "last words")
+                        .map(|()| words)
+                        .map_err(|why| self.in_stage_malformed(stage, why))
+                });
+            match words {
                 Ok(words) => last_words.extend_from_slice(&words),
                 Err(error) => {
                     first_error.get_or_insert(error);
@@ -190,6 +205,15 @@ impl Drop for Pipeline {
         // whose file did not change.
         tracing::debug!("plugin generation {} retired", self.generation);
     }
+}
+
+/// Greetings and last words are whole '\n'-ended lines (or nothing): a
+/// line without its end would run into the next reply.
+fn whole_lines(words: &[u8], what: &str) -> Result<(), MalformedReply> {
+    if words.last().is_some_and(|&last| last != b'\n') {
+        return Err(MalformedReply(format!("{what} without a final '\\n'")));
+    }
+    Ok(())
 }
 
 /// A stage's reply broke the contract: that stage's failure.

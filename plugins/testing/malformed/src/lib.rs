@@ -12,6 +12,9 @@
 //! - `past-end`: a line end past the output;
 //! - `bad-error`: an error for a line the batch does not have;
 //! - `unsorted-errors`: errors not in ascending order.
+//!
+//! Configuration `broken=greeting` or `broken=farewell`: the greeting, or
+//! the last words, is a line without its '\n'.
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -22,6 +25,13 @@ use exports::yell::plugin::transform::Guest;
 use yell::plugin::types::{BatchReply, LineError};
 
 struct Malformed;
+
+/// What the configuration broke: `greeting` or `farewell`.
+static BROKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn broken(what: &str) -> bool {
+    BROKEN.get().is_some_and(|broken| broken == what)
+}
 
 fn upper(lines: &[u8]) -> BatchReply {
     let output = lines.to_ascii_uppercase();
@@ -46,7 +56,15 @@ fn error(line: u32) -> LineError {
 }
 
 impl Guest for Malformed {
-    fn init(_config: Vec<(String, String)>) -> Result<(), String> {
+    fn init(config: Vec<(String, String)>) -> Result<(), String> {
+        for (key, value) in config {
+            match (key.as_str(), value.as_str()) {
+                ("broken", "greeting" | "farewell") => {
+                    let _ = BROKEN.set(value);
+                }
+                _ => return Err(format!("unknown configuration {key}={value}")),
+            }
+        }
         Ok(())
     }
 
@@ -81,11 +99,19 @@ impl Guest for Malformed {
     }
 
     fn connection_opened(_conn: u64) -> Vec<u8> {
-        Vec::new()
+        if broken("greeting") {
+            b"hello without a line end".to_vec()
+        } else {
+            Vec::new()
+        }
     }
 
     fn connection_closed(_conn: u64) -> Vec<u8> {
-        Vec::new()
+        if broken("farewell") {
+            b"bye without a line end".to_vec()
+        } else {
+            Vec::new()
+        }
     }
 }
 
