@@ -14,7 +14,8 @@
 //! a call runs inline for its first [`INLINE_SLICE`] (running time there is
 //! wall time: nothing else runs on that thread meanwhile), then yields so
 //! that the rest runs in the slow lane, where running time is the thread's
-//! CPU time. The deadline is met to within one tick (1 ms).
+//! CPU time. The deadline is met to within one tick (1 ms): the time before
+//! a call's first look counts as a whole tick, so it errs early, never late.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
