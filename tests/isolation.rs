@@ -438,54 +438,57 @@ fn metric(body: &str, name: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
-#[test]
-fn calls_past_the_instance_limit_are_refused_cleanly() {
-    let _serial = one_at_a_time();
+/// Serves the slow plugin under `limit` (room for two instances), holds
+/// two instances with calls that run into a 2 s deadline, and returns what
+/// a third connection's line got and a scrape taken then. Checks that the
+/// same connection is served once the slow calls end.
+fn refused_past(limit: &[&str]) -> (String, String) {
     let plugin = slow();
-    let server = ServerProcess::start(&[
-        "--plugin",
-        &plugin,
-        "--plugin-timeout",
-        "2s",
-        "--max-instances",
-        "2",
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ]);
+    let mut args = vec!["--plugin", &plugin, "--plugin-timeout", "2s"];
+    args.extend_from_slice(&["--metrics-addr", "127.0.0.1:0"]);
+    args.extend_from_slice(limit);
+    let server = ServerProcess::start(&args);
     let metrics = server.metrics_addr();
     // Opened first: a connection's greeting is a call too, which would be
     // refused as well once the instances are taken.
     let mut refused = server.connect();
     let mut holders = hold_instances(&server, metrics, 2);
     refused.write_all(b"hello\n").unwrap();
-    assert_eq!(
-        read_line(&mut refused),
-        "ERR plugin: overloaded: 2 instances of slow are in use, the limit (--max-instances) is 2\n"
-    );
-    let (_, body) = common::http_get(metrics, "/metrics");
-    assert_eq!(
-        metric(&body, "yell_plugin_errors_total{kind=\"overloaded\"}"),
-        Some(1.0),
-        "{body}"
-    );
-    assert_eq!(
-        metric(&body, "yell_plugin_instances_live"),
-        Some(2.0),
-        "{body}"
-    );
-    // Once the slow calls end, the same connection is served again.
+    let reply = read_line(&mut refused);
+    let (_, scrape) = common::http_get(metrics, "/metrics");
     for holder in &mut holders {
         assert!(read_line(holder).starts_with("ERR plugin: deadline exceeded"));
     }
     refused.write_all(b"again\n").unwrap();
     assert_eq!(read_line(&mut refused), "AGAIN\n");
+    (reply, scrape)
+}
+
+#[test]
+fn calls_past_the_instance_limit_are_refused_cleanly() {
+    let _serial = one_at_a_time();
+    let (reply, scrape) = refused_past(&["--max-instances", "2"]);
+    assert_eq!(
+        reply,
+        "ERR plugin: overloaded: 2 instances of slow are in use, the limit (--max-instances) is 2\n"
+    );
+    assert_eq!(
+        metric(&scrape, "yell_plugin_errors_total{kind=\"overloaded\"}"),
+        Some(1.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        metric(&scrape, "yell_plugin_instances_live"),
+        Some(2.0),
+        "{scrape}"
+    );
 }
 
 #[test]
 fn calls_past_the_total_plugin_memory_are_refused_cleanly() {
     let _serial = one_at_a_time();
-    let plugin = slow();
     // How much memory one instance of the plugin holds.
+    let plugin = slow();
     let probe = ServerProcess::start(&["--plugin", &plugin, "--metrics-addr", "127.0.0.1:0"]);
     let (_, body) = common::http_get(probe.metrics_addr(), "/metrics");
     let one_instance =
@@ -494,30 +497,11 @@ fn calls_past_the_total_plugin_memory_are_refused_cleanly() {
     drop(probe);
     // Room for two instances, not three.
     let total = format!("{}", (one_instance * 2.5) as u64);
-    let server = ServerProcess::start(&[
-        "--plugin",
-        &plugin,
-        "--plugin-timeout",
-        "2s",
-        "--plugin-memory-total",
-        &total,
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ]);
-    let metrics = server.metrics_addr();
-    let mut refused = server.connect();
-    let mut holders = hold_instances(&server, metrics, 2);
-    refused.write_all(b"hello\n").unwrap();
-    let reply = read_line(&mut refused);
+    let (reply, _) = refused_past(&["--plugin-memory-total", &total]);
     assert!(
-        reply.starts_with("ERR plugin: overloaded: ") && reply.contains("MiB"),
+        reply.starts_with("ERR plugin: overloaded: ") && reply.contains("(--plugin-memory-total)"),
         "{reply:?}"
     );
-    for holder in &mut holders {
-        assert!(read_line(holder).starts_with("ERR plugin: deadline exceeded"));
-    }
-    refused.write_all(b"again\n").unwrap();
-    assert_eq!(read_line(&mut refused), "AGAIN\n");
 }
 
 #[test]

@@ -241,7 +241,7 @@ fn a_broken_replacement_leaves_the_old_plugin_serving() {
             "is a core WebAssembly module, not a component",
         ),
         (&wrong_world, "is not a yell:plugin/plugin@0.1.0 component"),
-        (&traps_in_init, "cannot start it: init trapped: wasm trap"),
+        (&traps_in_init, "cannot start it: init panicked"),
         (&rejects_config, "unknown config key `shift`"),
         (&[], "is not a WebAssembly file"),
     ];

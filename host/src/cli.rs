@@ -200,25 +200,15 @@ pub struct ServeArgs {
     pub on_plugin_error: OnPluginError,
 }
 
-/// Parses a size in bytes: a number with an optional binary unit (`B`,
-/// `KiB`, `MiB`, `GiB`; `K`, `M`, `G` mean the same).
+/// Parses a size in bytes as people write it: `65536`, `64k`, `64KiB`,
+/// `1.5MiB`, `1g`, `2 GB`. Units are binary (`k` and `KB` mean 1024 bytes,
+/// as for memory sizes everywhere else in this tool).
 pub fn parse_byte_size(raw: &str) -> Result<usize> {
-    let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let number: usize = number
-        .parse()
-        .with_context(|| format!("expected a size such as 65536 or 64KiB, got {raw:?}"))?;
-    let shift = match unit.trim() {
-        "" | "B" => 0,
-        "K" | "KiB" | "k" => 10,
-        "M" | "MiB" => 20,
-        "G" | "GiB" => 30,
-        other => bail!("unknown size unit {other:?} (use B, KiB, MiB or GiB)"),
-    };
-    let bytes = number
-        .checked_mul(1 << shift)
-        .with_context(|| format!("size {raw:?} is too large"))?;
+    let bytes = parse_size::Config::new()
+        .with_binary()
+        .parse_size(raw.trim())
+        .with_context(|| format!("expected a size such as 65536, 64k or 1.5MiB, got {raw:?}"))?;
+    let bytes = usize::try_from(bytes).with_context(|| format!("size {raw:?} is too large"))?;
     if bytes == 0 {
         bail!("size must be more than zero");
     }
@@ -393,8 +383,12 @@ mod tests {
     fn byte_sizes() {
         assert_eq!(parse_byte_size("65536").unwrap(), 65536);
         assert_eq!(parse_byte_size("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_byte_size("64k").unwrap(), 64 << 10);
         assert_eq!(parse_byte_size("16M").unwrap(), 16 << 20);
         assert_eq!(parse_byte_size("1 GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_byte_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_byte_size("1.5MiB").unwrap(), 3 << 19);
+        assert_eq!(parse_byte_size("2 MB").unwrap(), 2 << 20);
         assert!(parse_byte_size("0").is_err());
         assert!(parse_byte_size("12 parsecs").is_err());
         assert!(parse_byte_size("KiB").is_err());

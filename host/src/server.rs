@@ -122,22 +122,14 @@ async fn refuse(mut stream: TcpStream, max_connections: u64) {
     .await;
 }
 
-/// Raises this process's soft limit on open files to its hard limit: each
-/// connection is a file descriptor, and the usual soft limit of 1024 would
-/// refuse connections long before `--max-connections`.
+/// Raises this process's soft limit on open files as far as it may go (to
+/// the hard limit, or the system's maximum where the hard limit is
+/// unlimited, as on macOS): each connection is a file descriptor, and the
+/// usual soft limit of 1024 would refuse connections long before
+/// `--max-connections`.
 pub fn raise_open_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                tracing::debug!("could not raise the open file limit");
-            }
-        }
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!("open file limit: {limit}"),
+        Err(error) => tracing::debug!("could not raise the open file limit: {error}"),
     }
 }

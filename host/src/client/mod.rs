@@ -174,7 +174,9 @@ impl ClientArgs {
             .into_iter()
             .map(|stream| tokio::spawn(drive(stream, shared.clone())))
             .collect();
-        let progress = std::io::stdout()
+        // Drawn on stderr, so only when stderr is a terminal: `2> log` gets
+        // no escape codes, `> report.txt` keeps the progress on screen.
+        let progress = std::io::stderr()
             .is_terminal()
             .then(|| tokio::spawn(show_progress(shared.clone())));
         let mut outcomes = Vec::with_capacity(tasks.len());

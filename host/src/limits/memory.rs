@@ -22,7 +22,9 @@ pub struct MemoryBudget {
 /// An instance could not get memory because all instances together hold
 /// the total allowed: the host is overloaded, not the plugin at fault.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("all plugin instances together hold {used_mib} MiB of memory, the limit is {max_mib} MiB")]
+#[error(
+    "all plugin instances together hold {used_mib} MiB of memory, the limit (--plugin-memory-total) is {max_mib} MiB"
+)]
 pub struct MemoryBudgetExhausted {
     pub used_mib: usize,
     pub max_mib: usize,

@@ -89,8 +89,11 @@ pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) ->
             result: Ok(output),
         },
         Err(error) => Done {
+            result: Err(match instance.store.data().panicked {
+                true => PluginError::Panicked,
+                false => PluginError::from_call(error),
+            }),
             instance: None,
-            result: Err(PluginError::from_call(error)),
         },
     }
 }

@@ -65,6 +65,10 @@ pub enum PluginError {
     /// the memory cap...).
     #[error("trapped: {0}")]
     Trapped(String),
+    /// The plugin panicked (it said so before trapping); where and why are
+    /// in the host's log, not for the client.
+    #[error("panicked")]
+    Panicked,
     /// No instance could be made to run the call.
     #[error("cannot start an instance: {0}")]
     Start(String),
@@ -111,7 +115,7 @@ impl PluginError {
     pub fn kind(&self) -> FailureKind {
         match self {
             PluginError::Deadline(_) => FailureKind::Deadline,
-            PluginError::Trapped(_) => FailureKind::Trap,
+            PluginError::Trapped(_) | PluginError::Panicked => FailureKind::Trap,
             PluginError::Start(_) => FailureKind::Start,
             PluginError::ReplyTooLarge { .. } => FailureKind::ReplyTooLarge,
             PluginError::Refused(_) => FailureKind::Refused,

@@ -93,6 +93,13 @@ impl PluginLog {
         }
     }
 
+    /// Writes the message of a panic, at error level, past the rate limit:
+    /// it says why the plugin is about to trap.
+    pub fn panicked(&self, message: &str) {
+        let plugin = &*self.name;
+        tracing::error!(plugin, "the plugin {}", escape(message));
+    }
+
     fn take_token(&self) -> bool {
         if self.rate == 0 {
             return true;

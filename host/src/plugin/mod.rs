@@ -62,6 +62,8 @@ pub struct PluginState {
     limiter: InstanceLimiter,
     log: Arc<log::PluginLog>,
     clock: CallClock,
+    /// Set when the plugin said it panicked: its trap is then a panic.
+    panicked: bool,
     _live: LiveInstance,
 }
 
@@ -78,6 +80,13 @@ impl bindings::yell::plugin::log::Host for PluginState {
             Level::Error => log::Level::Error,
         };
         self.log.write(level, &message);
+    }
+
+    fn panicked(&mut self, message: String) {
+        // For the operator, whatever the plugin's log rate; the client
+        // hears only that the plugin panicked.
+        self.panicked = true;
+        self.log.panicked(&message);
     }
 }
 

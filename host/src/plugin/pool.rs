@@ -197,6 +197,7 @@ impl InstancePool {
             limiter: InstanceLimiter::new(self.limits.memory_bytes, self.budget.clone()),
             log: self.log.clone(),
             clock: self.limits.start_clock(),
+            panicked: false,
             _live: live,
         };
         let mut store = Store::new(self.pre.engine(), state);
@@ -216,14 +217,18 @@ impl InstancePool {
             .map_err(|error| start_failure(error, "instantiating it"))?;
         store.data_mut().clock = self.limits.start_clock();
         store.set_epoch_deadline(1);
-        bindings
+        let init = bindings
             .yell_plugin_transform()
             .call_init(&mut store, &self.config)
-            .await
-            .map_err(|error| start_failure(error, "init"))?
-            .map_err(|message| {
-                PluginError::Start(format!("the plugin refused its configuration: {message}"))
-            })?;
+            .await;
+        init.map_err(|error| match store.data().panicked {
+            // Where and why went to the log; the client needs no more.
+            true => PluginError::Start("init panicked".into()),
+            false => start_failure(error, "init"),
+        })?
+        .map_err(|message| {
+            PluginError::Start(format!("the plugin refused its configuration: {message}"))
+        })?;
         Ok(PluginInstance { store, bindings })
     }
 }

@@ -32,6 +32,7 @@ pub fn init<P: LinePlugin>(
     slot: &'static Key<P>,
     config: Vec<(String, String)>,
 ) -> Result<(), String> {
+    tell_the_host_of_panics();
     let plugin = P::new(&Config::new(config))?;
     slot.with(|slot| *slot.0.borrow_mut() = Some(plugin));
     Ok(())
@@ -94,4 +95,26 @@ pub fn connection_closed<P: LinePlugin>(slot: &'static Key<P>, conn: ConnectionI
         plugin.connection_closed(conn, &mut reply);
         reply.into_bytes()
     })
+}
+
+/// Installs a panic hook that tells the host the panic's message and
+/// location before the panic traps (`panic = "abort"`): without it the host
+/// sees only `unreachable` executed, and the reason is lost.
+fn tell_the_host_of_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = match info.location() {
+                Some(location) => format!(
+                    "panicked at {location}: {}",
+                    info.payload_as_str().unwrap_or("(no message)")
+                ),
+                None => format!(
+                    "panicked: {}",
+                    info.payload_as_str().unwrap_or("(no message)")
+                ),
+            };
+            crate::bindings::yell::plugin::log::panicked(&message);
+        }));
+    });
 }
