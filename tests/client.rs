@@ -272,3 +272,52 @@ fn replies_of_a_chain_are_verified_against_the_same_chain() {
         "{output:?}"
     );
 }
+
+/// Runs `shell_command` under `script`, so that the terminal is a pseudo
+/// terminal; returns what the terminal showed (None where `script` is
+/// missing).
+fn on_a_terminal(shell_command: &str) -> Option<String> {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("terminal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let typescript = dir.join(format!("typescript-{}", std::process::id()));
+    let ran = Command::new("script")
+        .args(["-q", "-e", "-c", shell_command])
+        .arg(&typescript)
+        .output()
+        .ok()?;
+    assert!(ran.status.success(), "{ran:?}");
+    Some(String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned())
+}
+
+#[test]
+fn the_progress_line_is_drawn_only_where_its_stream_is_a_terminal() {
+    let server = ServerProcess::start(&[]);
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("terminal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let client = format!(
+        "{} client --addr {} -n 1 -d 2500ms",
+        common::binary(),
+        server.addr
+    );
+    // stdout on the terminal, stderr to a file: no escape codes in the file.
+    let log = dir.join("client-stderr.log");
+    let Some(_) = on_a_terminal(&format!("{client} 2> {}", log.display())) else {
+        eprintln!("no `script` here to make a terminal: skipped");
+        return;
+    };
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logged.contains('\x1b'),
+        "escape codes in the log: {logged:?}"
+    );
+    // stderr on the terminal, the report to a file: the progress is drawn.
+    let report = dir.join("client-report.txt");
+    let shown = on_a_terminal(&format!("{client} > {}", report.display())).unwrap();
+    assert!(
+        shown.contains("\x1b[2K") && shown.contains("lines/s"),
+        "{shown:?}"
+    );
+    assert!(std::fs::read_to_string(&report)
+        .unwrap()
+        .contains("lines/s: "));
+}

@@ -182,3 +182,35 @@ fn shutdown_answers_what_was_read_then_closes_open_connections() {
     assert_eq!(read_to_end(&mut idle), b"");
     assert_eq!(read_to_end(&mut busy), b"");
 }
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    use std::io::BufRead;
+    // Started with a soft limit of 256 under a hard limit of 4096.
+    let Ok(mut child) = std::process::Command::new("prlimit")
+        .args(["--nofile=256:4096", "--"])
+        .arg(common::binary())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("YELL_COMPILE_CACHE", common::compile_cache())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        eprintln!("no `prlimit` here: skipped");
+        return;
+    };
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("yell-host listening on "), "{first:?}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let open_files = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "{open_files}");
+}
