@@ -3,8 +3,9 @@
 //! its control characters are escaped (a `\n` in a message cannot start a
 //! line that looks like the host's), and each plugin may log at most
 //! `--plugin-log-rate` lines per second (with bursts of as many); lines
-//! past it are dropped and counted, and the next line that passes says how
-//! many were dropped.
+//! past it are dropped and counted, and a line that passes is preceded by
+//! one saying how many were dropped (the first time at once, then at most
+//! every 10 s).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -41,7 +42,12 @@ pub struct PluginLog {
 struct Bucket {
     tokens: f64,
     refilled: Instant,
+    /// When the drops were last reported.
+    reported: Option<Instant>,
 }
+
+/// How often, at most, a flooding plugin's drops are reported.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PluginLog {
     fn new(name: Arc<str>, rate: u32) -> Self {
@@ -51,6 +57,7 @@ impl PluginLog {
             bucket: Mutex::new(Bucket {
                 tokens: f64::from(rate),
                 refilled: Instant::now(),
+                reported: None,
             }),
             dropped: AtomicU64::new(0),
             dropped_unsaid: AtomicU64::new(0),
@@ -75,8 +82,8 @@ impl PluginLog {
             return;
         }
         let plugin = &*self.name;
-        let unsaid = self.dropped_unsaid.swap(0, Ordering::Relaxed);
-        if unsaid > 0 {
+        if self.dropped_unsaid.load(Ordering::Relaxed) > 0 && self.time_to_report() {
+            let unsaid = self.dropped_unsaid.swap(0, Ordering::Relaxed);
             tracing::warn!(
                 plugin,
                 "{unsaid} log lines of this plugin dropped: it logs faster than --plugin-log-rate ({}/s)",
@@ -98,6 +105,21 @@ impl PluginLog {
     pub fn panicked(&self, message: &str) {
         let plugin = &*self.name;
         tracing::error!(plugin, "the plugin {}", escape(message));
+    }
+
+    /// Whether drops may be reported now: the first time at once, then at
+    /// most every [`REPORT_EVERY`], so a flood adds one line now and then.
+    fn time_to_report(&self) -> bool {
+        let mut bucket = self.bucket.lock().expect("plugin log lock");
+        let now = Instant::now();
+        if bucket
+            .reported
+            .is_some_and(|reported| now.duration_since(reported) < REPORT_EVERY)
+        {
+            return false;
+        }
+        bucket.reported = Some(now);
+        true
     }
 
     fn take_token(&self) -> bool {
