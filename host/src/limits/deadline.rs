@@ -98,12 +98,21 @@ impl CallClock {
             .first_look
             .map(|first| first.elapsed() + EPOCH_TICK)
             .unwrap_or_default();
-        let running = match (slow_lane::cpu_clock(), self.cpu_baseline) {
-            (Some(lane), Some(baseline)) => self.inline_running + lane.now.saturating_sub(baseline),
-            (Some(lane), None) => self.inline_running + lane.now.saturating_sub(lane.job_start),
-            (None, _) => wall,
-        };
-        (running, wall)
+        (self.running(wall, slow_lane::cpu_clock()), wall)
+    }
+
+    /// Running time given the wall-clock time: wall time on an event-loop
+    /// thread; in the slow lane, the time run inline plus the CPU time
+    /// since the call's time there began (the job's start, until a look
+    /// fixes the baseline).
+    fn running(&self, wall: Duration, lane: Option<slow_lane::CpuClock>) -> Duration {
+        match lane {
+            None => wall,
+            Some(lane) => {
+                let baseline = self.cpu_baseline.unwrap_or(lane.job_start);
+                self.inline_running + lane.now.saturating_sub(baseline)
+            }
+        }
     }
 
     /// Called when the call's epoch deadline passed: stop it, let it go on
@@ -118,13 +127,10 @@ impl CallClock {
             return Err(DeadlineExceeded::WallClock(self.ceiling));
         }
         let lane = slow_lane::cpu_clock();
-        let running = match lane {
-            None => wall,
-            Some(lane) => {
-                let baseline = *self.cpu_baseline.get_or_insert(lane.job_start);
-                self.inline_running + lane.now.saturating_sub(baseline)
-            }
-        };
+        if let Some(lane) = lane {
+            self.cpu_baseline.get_or_insert(lane.job_start);
+        }
+        let running = self.running(wall, lane);
         if running >= self.budget {
             return Err(DeadlineExceeded::RunningTime(self.budget));
         }

@@ -81,11 +81,13 @@ impl Pipeline {
         conn: u64,
         lines: Bytes,
     ) -> Result<BatchReply, PluginError> {
-        let input_lines = memchr::memchr_iter(b'\n', &lines).count();
+        // A lone plugin's reply is checked where it is framed (no count of
+        // lines needed here, on the hot path); in a chain, each stage's reply
+        // is checked before the next uses it.
+        let input_lines =
+            (self.stages.len() > 1).then(|| memchr::memchr_iter(b'\n', &lines).count());
         let mut reply = self.stage_batch(&self.stages[0], conn, lines).await?;
-        if self.stages.len() > 1 {
-            // A lone plugin's reply is checked where it is framed; in a
-            // chain, each stage's reply is checked before the next uses it.
+        if let Some(input_lines) = input_lines {
             check(&reply, input_lines).map_err(|why| malformed(&self.stages[0], why))?;
         }
         for stage in &self.stages[1..] {
