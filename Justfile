@@ -12,6 +12,7 @@ build-plugins:
 
 # Every test: formatting, lints, unit and integration tests, host and plugin SDK.
 test: build-plugins
+    scripts/test-tools.sh
     cargo fmt --all -- --check
     cargo fmt --all --manifest-path plugins/Cargo.toml -- --check
     cargo clippy --all-targets -- -D warnings

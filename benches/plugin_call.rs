@@ -10,6 +10,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use yell_host::framing::LineFramer;
 use yell_host::limits::PluginLimits;
 use yell_host::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use yell_host::plugin::provenance::TrustPolicy;
+use yell_host::plugin::spec::PluginSpec;
 use yell_host::plugin::PluginRuntime;
 use yell_host::slow_lane::block_on;
 
@@ -35,8 +37,9 @@ fn framing(c: &mut Criterion) {
 fn plugin_call(c: &mut Criterion) {
     let path = locate_plugin(Path::new("uppercase.wasm"), Path::new(BUILT_PLUGIN_DIR))
         .expect("run `just build-plugins` first");
-    let runtime = PluginRuntime::new(PluginLimits::default(), None).unwrap();
-    let plugin = runtime.load(&path, &[]).unwrap();
+    let runtime =
+        PluginRuntime::new(PluginLimits::default(), None, TrustPolicy::default()).unwrap();
+    let plugin = runtime.load(&PluginSpec::new(path)).unwrap();
     let mut group = c.benchmark_group("uppercase_transform_batch");
     for size in BATCH_SIZES {
         let input = lines(size);

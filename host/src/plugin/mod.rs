@@ -20,6 +20,7 @@ pub mod failure;
 pub mod locate;
 pub mod log;
 pub mod pool;
+pub mod provenance;
 pub mod spec;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ use crate::slow_lane::SlowLane;
 use cache::{CompileCache, Compiled, Digest256};
 use call::{Export, Output};
 use pool::{InstancePool, LiveInstance};
+use provenance::{digest_hex, Provenance, TrustPolicy};
+use spec::PluginSpec;
 
 pub use bindings::yell::plugin::types::{BatchReply, LineError};
 pub use failure::{FailureKind, PluginError};
@@ -103,12 +106,18 @@ pub struct PluginRuntime {
     logs: log::PluginLogs,
     /// Compiled plugins kept across runs; none when turned off.
     cache: Option<CompileCache>,
+    /// What a plugin file must prove before it is compiled.
+    trust: TrustPolicy,
     /// Keeps call deadlines moving; stops when the runtime is dropped.
     _epoch_ticker: EpochTicker,
 }
 
 impl PluginRuntime {
-    pub fn new(limits: PluginLimits, cache: Option<CompileCache>) -> Result<Self> {
+    pub fn new(
+        limits: PluginLimits,
+        cache: Option<CompileCache>,
+        trust: TrustPolicy,
+    ) -> Result<Self> {
         let mut config = wasmtime::Config::new();
         // Deadlines: each call gets a number of epoch ticks to finish.
         config.epoch_interruption(true);
@@ -139,6 +148,7 @@ impl PluginRuntime {
             logs: log::PluginLogs::new(limits.log_lines_per_second),
             slow_lane: SlowLane::default(),
             cache,
+            trust,
             _epoch_ticker: epoch_ticker,
         })
     }
@@ -146,6 +156,11 @@ impl PluginRuntime {
     /// The slow lane every plugin of this runtime finishes slow calls in.
     pub fn slow_lane(&self) -> &SlowLane {
         &self.slow_lane
+    }
+
+    /// Whether plugins load only with a signature by a trusted key.
+    pub fn requires_signatures(&self) -> bool {
+        !self.trust.trusted_keys.is_empty()
     }
 
     /// Every plugin's log lines dropped by the rate limit, by plugin name.
@@ -158,19 +173,29 @@ impl PluginRuntime {
         self.budget.used()
     }
 
-    /// Loads the plugin file at `path`: checks it is a component of the
-    /// plugin world, compiles it and makes one instance, initialized with
-    /// `config`, to prove it works before anything depends on it.
-    pub fn load(&self, path: &Path, config: &[(String, String)]) -> Result<Plugin> {
-        let file = PluginFile::read(path)?;
-        self.load_file(&file, config)
+    /// Loads the plugin file `spec` names: checks its content against its
+    /// pin and the trusted keys, checks it is a component of the plugin
+    /// world, compiles it and makes one instance, initialized with the
+    /// spec's configuration, to prove it works before anything depends on it.
+    pub fn load(&self, spec: &PluginSpec) -> Result<Plugin> {
+        let file = PluginFile::read(&spec.path)?;
+        self.load_file(&file, spec)
     }
 
-    /// [`load`](Self::load) for a file already read.
-    pub fn load_file(&self, file: &PluginFile, config: &[(String, String)]) -> Result<Plugin> {
+    /// [`load`](Self::load) for a file already read (from `spec.path`).
+    pub fn load_file(&self, file: &PluginFile, spec: &PluginSpec) -> Result<Plugin> {
         let path = &file.path;
         let shown = path.display();
         let (bytes, digest) = (&file.bytes, file.digest);
+        // Before the compiler sees a byte of it.
+        let provenance = self
+            .trust
+            .check(path, &digest, spec.sha256.as_ref())
+            .with_context(|| format!("plugin {shown}"))?;
+        tracing::info!(
+            "plugin {shown}: sha256 {} ({provenance})",
+            digest_hex(&digest)
+        );
         check_is_component(bytes).with_context(|| format!("plugin {shown}"))?;
         let started = std::time::Instant::now();
         let (component, compiled) =
@@ -204,7 +229,7 @@ impl PluginRuntime {
         let pool = Arc::new(InstancePool::new(
             pre,
             self.logs.of(&name),
-            config.to_vec(),
+            spec.config.clone(),
             self.limits,
             self.budget.clone(),
         ));
@@ -216,7 +241,9 @@ impl PluginRuntime {
         })?;
         Ok(Plugin {
             name,
+            path: path.clone(),
             digest,
+            provenance,
             pool,
             slow_lane: self.slow_lane.clone(),
         })
@@ -279,8 +306,12 @@ impl PluginFile {
 /// A loaded plugin, ready to be called from any thread.
 pub struct Plugin {
     name: Arc<str>,
-    /// SHA-256 of the file it was loaded from.
+    /// The file it was loaded from.
+    path: PathBuf,
+    /// SHA-256 of the file's content when it was loaded.
     digest: Digest256,
+    /// How that content was vouched for.
+    provenance: Provenance,
     pool: Arc<InstancePool>,
     slow_lane: SlowLane,
 }
@@ -297,10 +328,20 @@ impl Plugin {
         &self.name
     }
 
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// SHA-256 of the file it was loaded from: a file with the same digest
     /// would load the same plugin.
     pub fn digest(&self) -> &Digest256 {
         &self.digest
+    }
+
+    /// How its content was vouched for (pin, signature).
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
     }
 
     /// Refuses a reply larger than the limit. The host copied it out of the

@@ -162,7 +162,7 @@ impl LivePipeline {
             if keep {
                 stages.push(serving.clone());
             } else {
-                stages.push(Arc::new(self.runtime.load_file(&file, &spec.config)?));
+                stages.push(Arc::new(self.runtime.load_file(&file, spec)?));
                 changed = true;
             }
         }

@@ -11,6 +11,10 @@
 //!   be left alone for the debounce time. A half-written file that is
 //!   loaded anyway fails to load, is reported, and leaves the old plugin
 //!   serving; the writes that follow trigger a reload again.
+//!
+//! Where plugins must be signed, a change to a signature file (`X.wasm.sig`)
+//! reloads too, so a new plugin loads once both it and its signature are in
+//! place, in whichever order they were written.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{reload_in_background, LivePipeline, ReloadCause};
+use crate::plugin::provenance::signature_path;
 
 /// How long after a file is complete (closed after writing, or renamed into
 /// place) the reload starts: lets a burst of such events become one reload.
@@ -42,6 +47,11 @@ pub fn watch_plugin_files(
     let mut folders = HashSet::new();
     for spec in live.specs() {
         let (folder, file) = watched_path(&spec.path)?;
+        if live.runtime().requires_signatures() {
+            // A new plugin and its signature are written one after the
+            // other: whichever comes last completes the pair.
+            files.insert(signature_path(&file));
+        }
         folders.insert(folder);
         files.insert(file);
     }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# What the tests run besides the project's own binaries, installed when
+# missing (`just test` calls this first).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools.sh
+. "$root/scripts/tools.sh"
+# tests/provenance.rs: keys and signatures made by openssl.
+ensure_debian_command openssl openssl
