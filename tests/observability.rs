@@ -66,15 +66,27 @@ fn metrics_count_exactly_what_was_sent() {
     );
     assert_eq!(sample(&scrape, "yell_plugin_generation"), 1.0);
     assert!(sample(&scrape, "yell_plugin_instances_pooled") >= 1.0);
-    let calls = sample(&scrape, "yell_plugin_call_duration_seconds_count");
+    // Each connection: a greeting call, 1 to 3 batch calls, a last-words call.
+    let calls = sample(
+        &scrape,
+        "yell_plugin_call_duration_seconds_count{plugin=\"uppercase\"}",
+    );
     assert!(
-        (3.0..=9.0).contains(&calls),
+        (9.0..=15.0).contains(&calls),
         "{calls} calls for 3 connections of 3 lines"
+    );
+    assert_eq!(
+        sample(&scrape, "yell_plugin_calls_total{plugin=\"uppercase\"}"),
+        calls
+    );
+    assert_eq!(
+        sample(&scrape, "yell_plugin_lines_total{plugin=\"uppercase\"}"),
+        9.0
     );
     assert_eq!(
         sample(
             &scrape,
-            "yell_plugin_call_duration_seconds_bucket{le=\"+Inf\"}"
+            "yell_plugin_call_duration_seconds_bucket{plugin=\"uppercase\",le=\"+Inf\"}"
         ),
         calls
     );

@@ -5,29 +5,24 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
+use crate::admin::client::request_reload;
+use crate::admin::{AdminConfig, AdminToken};
 use crate::client::ClientArgs;
-use crate::connection::{ConnectionContext, OnPluginError};
-use crate::framing::{Framing, LineFramer};
+use crate::connection::OnPluginError;
+use crate::framing::Framing;
 use crate::limits::{Isolation, PluginLimits, DEFAULT_WALL_MULTIPLE};
 use crate::logging::LogFormat;
-use crate::metrics::{self, MetricsEndpoint};
 use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
 use crate::plugin::provenance::{digest_hex, signature_path, SignerKey, TrustPolicy, TrustedKey};
 use crate::plugin::spec::{chain_specs, pin_specs, ConfigEntry, PinEntry};
-use crate::plugin::{PluginFile, PluginRuntime};
-use crate::reload::watch::watch_plugin_files;
-use crate::reload::{reload_in_background, LivePipeline, ReloadCause};
-use crate::server::Server;
-use crate::stats::report::report_periodically;
-use crate::stats::Stats;
+use crate::plugin::PluginFile;
+use crate::server::ServerConfig;
 
 /// A TCP line server whose line transform is a sandboxed WebAssembly plugin.
 ///
@@ -155,11 +150,20 @@ fn write_file_atomically(path: &std::path::Path, bytes: &[u8], mode: u32) -> Res
 pub struct ReloadArgs {
     /// The server's `--metrics-addr`.
     pub addr: SocketAddr,
+    /// The file holding the server's admin token (its `--admin-token-file`),
+    /// for a server that needs one.
+    #[arg(long, env = "YELL_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 impl ReloadArgs {
     pub async fn execute(self) -> Result<()> {
-        let answer = metrics::request_reload(self.addr).await?;
+        let token = self
+            .token_file
+            .as_deref()
+            .map(AdminToken::read)
+            .transpose()?;
+        let answer = request_reload(self.addr, token.as_ref()).await?;
         println!("{answer}");
         Ok(())
     }
@@ -288,10 +292,18 @@ pub struct ServeArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub stats_interval: Duration,
 
-    /// Serve Prometheus metrics on this address (`/metrics`, and `/healthz`);
-    /// off unless given.
-    #[arg(long)]
+    /// Serve the admin endpoint on this address: Prometheus metrics
+    /// (`/metrics`), `/healthz`, `/readyz`, `/plugins` and `POST /reload`;
+    /// off unless given. An address other than loopback needs
+    /// `--admin-token-file`.
+    #[arg(long, visible_alias = "admin-addr")]
     pub metrics_addr: Option<SocketAddr>,
+
+    /// A file holding the admin token: `POST /reload` then needs
+    /// `Authorization: Bearer TOKEN` (`yell-host reload --token-file FILE`
+    /// sends it). Required for a `--metrics-addr` other than loopback.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
 
     /// Most connections served at once; each one past it gets an error line
     /// and is closed.
@@ -321,28 +333,10 @@ pub fn parse_byte_size(raw: &str) -> Result<usize> {
 }
 
 impl ServeArgs {
-    /// The compile cache, unless turned off; a cache that cannot be opened
-    /// only costs compile time, so it is reported and done without.
-    fn open_compile_cache(&self) -> Option<CompileCache> {
-        if self.no_compile_cache {
-            return None;
-        }
-        let dir = self
-            .compile_cache
-            .clone()
-            .or_else(CompileCache::default_dir)?;
-        match CompileCache::open(&dir) {
-            Ok(cache) => Some(cache),
-            Err(error) => {
-                tracing::warn!("compiling plugins without a cache: {error:#}");
-                None
-            }
-        }
-    }
-
-    /// Loads the plugin, binds, serves until Ctrl-C or SIGTERM, prints the
-    /// summary.
-    pub async fn execute(self) -> Result<()> {
+    /// Checks the options and resolves them into the server's
+    /// configuration: plugins located, pins matched to plugins, keys and
+    /// token read.
+    pub fn config(self) -> Result<ServerConfig> {
         if self.plugin_timeout.is_zero() {
             bail!("--plugin-timeout must be more than zero");
         }
@@ -361,8 +355,8 @@ impl ServeArgs {
             .iter()
             .map(|plugin| locate_plugin(plugin, &plugin_dir))
             .collect::<Result<Vec<_>>>()?;
-        let mut specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
-        pin_specs(&mut specs, &self.plugin_sha256, "--plugin-sha256")?;
+        let mut plugins = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
+        pin_specs(&mut plugins, &self.plugin_sha256, "--plugin-sha256")?;
         let trust = TrustPolicy {
             trusted_keys: self
                 .trusted_key
@@ -370,122 +364,55 @@ impl ServeArgs {
                 .map(|path| TrustedKey::read(path))
                 .collect::<Result<_>>()?,
         };
-        let limits = PluginLimits {
-            call_timeout: self.plugin_timeout,
-            wall_timeout,
-            memory_bytes: self.plugin_memory,
-            total_memory_bytes: self.plugin_memory_total,
-            max_instances: self.max_instances as usize,
-            reply_bytes: self.max_reply,
-            log_lines_per_second: self.plugin_log_rate,
-            isolation: self.isolation,
-        };
-        crate::server::raise_open_file_limit();
-        let runtime = PluginRuntime::new(limits, self.open_compile_cache(), trust)?;
-        let pipeline = Arc::new(LivePipeline::load(runtime, specs)?);
-        // The recorder must exist before the stats register their histogram.
-        let metrics = match self.metrics_addr {
-            Some(addr) => Some((metrics::install_recorder()?, metrics::bind(addr).await?)),
+        let token = self
+            .admin_token_file
+            .as_deref()
+            .map(AdminToken::read)
+            .transpose()?;
+        let admin = match self.metrics_addr {
+            Some(addr) => Some(AdminConfig::new(addr, token)),
+            None if token.is_some() => {
+                bail!("--admin-token-file is for the admin endpoint: give --metrics-addr too")
+            }
             None => None,
         };
-        let stats = Arc::new(Stats::default());
-
-        let shutdown = CancellationToken::new();
-        let context = ConnectionContext {
-            pipeline: pipeline.clone(),
-            framing: self.framing,
-            framer: LineFramer::new(self.max_line_length),
-            on_plugin_error: self.on_plugin_error,
-            idle_timeout: (!self.idle_timeout.is_zero()).then_some(self.idle_timeout),
-            stats: stats.clone(),
-            shutdown: shutdown.clone(),
+        let compile_cache = if self.no_compile_cache {
+            None
+        } else {
+            self.compile_cache
+                .clone()
+                .or_else(CompileCache::default_dir)
         };
-        let signals = ShutdownSignals::install()?;
-        let reload_signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("listening for SIGHUP")?;
-        let server = Server::bind(self.listen, context, self.max_connections as u64).await?;
-        let addr = server.local_addr()?;
-        if !self.no_watch {
-            // Watching before saying it listens: a change made right after
-            // that line is seen. Serving does not depend on the watch:
-            // without it, SIGHUP and `yell-host reload` still reload.
-            if let Err(error) =
-                watch_plugin_files(pipeline.clone(), self.watch_debounce, shutdown.clone())
-            {
-                tracing::warn!("plugin files will not be reloaded on change: {error:#}");
-            }
-        }
-        let plugin_paths: Vec<String> = pipeline
-            .specs()
-            .iter()
-            .map(|spec| spec.path.display().to_string())
-            .collect();
-        // Scripts and tests read this line to learn the port.
-        println!(
-            "yell-host listening on {addr} (plugin {}, framing {})",
-            plugin_paths.join(" → "),
-            self.framing.name()
-        );
-        if let Some((handle, listener)) = metrics {
-            println!(
-                "yell-host metrics on http://{}/metrics",
-                listener.local_addr()?
-            );
-            let endpoint = Arc::new(MetricsEndpoint {
-                handle,
-                stats: stats.clone(),
-                pipeline: pipeline.clone(),
-            });
-            tokio::spawn(metrics::serve(listener, endpoint, shutdown.clone()));
-        }
-        if !self.stats_interval.is_zero() {
-            tokio::spawn(report_periodically(
-                stats.clone(),
-                self.stats_interval,
-                shutdown.clone(),
-            ));
-        }
-        tokio::spawn(reload_on_signal(reload_signal, pipeline.clone()));
-        tokio::spawn(signals.cancel_on_signal(shutdown));
-        let summary = server.run().await;
-        println!("{summary}");
-        Ok(())
-    }
-}
-
-/// Reloads every plugin from disk at each SIGHUP.
-async fn reload_on_signal(mut hangup: tokio::signal::unix::Signal, pipeline: Arc<LivePipeline>) {
-    while hangup.recv().await.is_some() {
-        // Errors are logged by the reload, and the old plugins serve on.
-        let _ = reload_in_background(&pipeline, ReloadCause::Signal).await;
-    }
-}
-
-/// Ctrl-C (SIGINT) and SIGTERM, listened for from before the server says it
-/// listens, so that a signal sent right after that line is never missed.
-struct ShutdownSignals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl ShutdownSignals {
-    fn install() -> Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(ShutdownSignals {
-            interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
-            terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        Ok(ServerConfig {
+            listen: self.listen,
+            plugins,
+            trust,
+            limits: PluginLimits {
+                call_timeout: self.plugin_timeout,
+                wall_timeout,
+                memory_bytes: self.plugin_memory,
+                total_memory_bytes: self.plugin_memory_total,
+                max_instances: self.max_instances as usize,
+                reply_bytes: self.max_reply,
+                log_lines_per_second: self.plugin_log_rate,
+                isolation: self.isolation,
+            },
+            compile_cache,
+            framing: self.framing,
+            max_line_length: self.max_line_length,
+            idle_timeout: nonzero(self.idle_timeout),
+            on_plugin_error: self.on_plugin_error,
+            max_connections: u64::from(self.max_connections),
+            watch: (!self.no_watch).then_some(self.watch_debounce),
+            stats_interval: nonzero(self.stats_interval),
+            admin,
         })
     }
+}
 
-    /// Cancels `shutdown` at the first signal.
-    async fn cancel_on_signal(mut self, shutdown: CancellationToken) {
-        let name = tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
-        };
-        tracing::info!("{name}: shutting down");
-        shutdown.cancel();
-    }
+/// A duration option where `0s` means "never".
+fn nonzero(duration: Duration) -> Option<Duration> {
+    (!duration.is_zero()).then_some(duration)
 }
 
 #[cfg(test)]

@@ -287,13 +287,16 @@ impl Connection {
                             self.context.stats.lines_failed(failed.len());
                             policy == OnPluginError::Close && !failed.is_empty()
                         }
-                        Err(malformed) => answer_plugin_failure(
-                            &self.context,
-                            self.id,
-                            &PluginError::Refused(malformed.to_string()),
-                            &consumed,
-                            &mut self.write_buffer,
-                        ),
+                        Err(malformed) => {
+                            pipeline.note_malformed_reply();
+                            answer_plugin_failure(
+                                &self.context,
+                                self.id,
+                                &PluginError::Refused(malformed.to_string()),
+                                &consumed,
+                                &mut self.write_buffer,
+                            )
+                        }
                     }
                 }
                 Err(error) => answer_plugin_failure(

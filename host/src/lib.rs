@@ -11,11 +11,13 @@
 //! [`client`] is the bundled load tester, [`cli`] the command line and
 //! [`logging`] where log lines go.
 
+pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod connection;
 pub mod framing;
 pub mod limits;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod plugin;

@@ -5,7 +5,16 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use yell_host::cli::{Cli, Command};
+use yell_host::cli::{Cli, Command, ServeArgs};
+
+/// Serves until Ctrl-C or SIGTERM, then prints the summary.
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let shutdown = yell_host::server::shutdown_signal()?;
+    let summary = yell_host::server::run(config, shutdown).await?;
+    println!("{summary}");
+    Ok(())
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,8 +43,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            None => cli.serve.execute().await,
-            Some(Command::Serve(serve)) => serve.execute().await,
+            None => serve(cli.serve).await,
+            Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Client(client)) => client.execute().await,
             Some(Command::Reload(reload)) => reload.execute().await,
             Some(Command::Sign(sign)) => sign.execute(),

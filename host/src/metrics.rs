@@ -1,33 +1,27 @@
-//! The admin endpoint (`--metrics-addr`): `GET /metrics` for Prometheus in
-//! the text exposition format, `GET /healthz` for liveness, and
-//! `POST /reload` to reload the plugin chain from disk (what `yell-host
-//! reload ADDR` sends), answered once the reload is done or has failed.
+//! Prometheus metrics: the server's figures in the text exposition format,
+//! every metric with its `# HELP`, named by Prometheus's conventions (units
+//! in names, `_total` on counters), so `promtool check metrics` passes.
 //!
-//! Counters and gauges are the server's own atomics ([`Stats`]), copied into
-//! the `metrics` registry when scraped, so serving metrics adds nothing to
-//! the per-batch path; only the plugin call duration is recorded live, into
-//! a `metrics` histogram (a lock-free append). The exposition format is
-//! rendered by `metrics-exporter-prometheus`; the HTTP side is a few lines of
-//! tokio, as the endpoint answers two fixed paths.
+//! Server-wide counters and gauges are the server's own atomics
+//! ([`Stats`]), copied into the `metrics` registry when scraped, so metrics
+//! add nothing to the per-batch path. Per-plugin series (labelled by plugin
+//! name, stable across swaps; the generation is a gauge, never a label) come
+//! from the plugins' own figures; only plugin call durations are recorded
+//! live, into a `metrics` histogram per plugin (a lock-free append). The
+//! format itself is rendered by `metrics-exporter-prometheus`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 use crate::plugin::chain::Pipeline;
 use crate::plugin::provenance::digest_hex;
+use crate::plugin::usage::PLUGIN_CALL_SECONDS;
 use crate::plugin::FailureKind;
-use crate::reload::{reload_in_background, LivePipeline, ReloadCause, Reloaded};
+use crate::reload::LivePipeline;
 use crate::stats::Stats;
-
-/// The histogram of plugin call durations.
-pub const PLUGIN_CALL_SECONDS: &str = "yell_plugin_call_duration_seconds";
 
 /// Bucket bounds of [`PLUGIN_CALL_SECONDS`]: 1 µs to past the default
 /// wall-clock ceiling of a call (1 s).
@@ -36,8 +30,9 @@ const CALL_BUCKETS: [f64; 15] = [
     10.0,
 ];
 
-/// Installs the Prometheus recorder as the process's `metrics` recorder.
-/// Call it before creating the [`Stats`] so its histogram handle records.
+/// Installs the Prometheus recorder as the process's `metrics` recorder and
+/// describes every metric. Call it before plugins are loaded, so their
+/// call histograms record.
 pub fn install_recorder() -> Result<PrometheusHandle> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(PLUGIN_CALL_SECONDS.into()), &CALL_BUCKETS)
@@ -45,17 +40,112 @@ pub fn install_recorder() -> Result<PrometheusHandle> {
         .build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).context("installing the metrics recorder")?;
+    describe();
     Ok(handle)
 }
 
-/// What the endpoint reports on.
-pub struct MetricsEndpoint {
+/// The `# HELP` of every metric the registry renders.
+fn describe() {
+    describe_counter!("yell_connections_total", "Client connections accepted.");
+    describe_gauge!("yell_connections_active", "Client connections open now.");
+    describe_counter!(
+        "yell_connections_refused_total",
+        "Client connections refused for being past --max-connections."
+    );
+    describe_counter!("yell_lines_in_total", "Lines received from clients.");
+    describe_counter!(
+        "yell_lines_out_total",
+        "Lines written to clients: replies, error lines, greetings, last words."
+    );
+    describe_counter!(
+        "yell_bytes_in_total",
+        Unit::Bytes,
+        "Bytes received from clients."
+    );
+    describe_counter!(
+        "yell_bytes_out_total",
+        Unit::Bytes,
+        "Bytes written to clients."
+    );
+    describe_counter!(
+        "yell_plugin_errors_total",
+        "Failed calls of the plugin chain, by kind of failure."
+    );
+    describe_counter!(
+        "yell_plugin_line_errors_total",
+        "Lines a plugin answered with an error of its own."
+    );
+    describe_counter!(
+        "yell_lines_too_long_total",
+        "Connections closed for sending a line past --max-line-length."
+    );
+    describe_counter!(
+        "yell_idle_timeouts_total",
+        "Connections closed by --idle-timeout."
+    );
+    describe_gauge!(
+        "yell_plugin_generation",
+        "The plugin generation serving: 1 at start, one more per successful reload."
+    );
+    describe_gauge!(
+        "yell_plugin_instances_pooled",
+        "Idle plugin instances kept ready, all plugins of the chain serving."
+    );
+    describe_gauge!(
+        "yell_plugin_instances_live",
+        "Plugin instances alive, busy or idle, all plugins of the chain serving."
+    );
+    describe_gauge!(
+        "yell_plugin_instance_memory_bytes",
+        Unit::Bytes,
+        "Linear memory held by all plugin instances."
+    );
+    describe_counter!(
+        "yell_plugin_calls_moved_total",
+        "Plugin calls that outlived their inline slice and finished in the slow lane."
+    );
+    describe_gauge!("yell_slow_lane_threads", "Threads of the slow lane now.");
+    describe_counter!(
+        "yell_log_lines_dropped_total",
+        "Log lines dropped because the log's reader did not keep up."
+    );
+    describe_counter!(
+        "yell_plugin_log_lines_dropped_total",
+        "Plugin log lines dropped past --plugin-log-rate, by plugin."
+    );
+    describe_counter!(
+        "yell_plugin_reloads_total",
+        "Plugin reloads, by result (ok: a new generation serves; failed: the old one stays)."
+    );
+    describe_gauge!(
+        "yell_uptime_seconds",
+        Unit::Seconds,
+        "Seconds since the server started."
+    );
+    describe_counter!("yell_plugin_calls_total", "Calls of each plugin.");
+    describe_counter!(
+        "yell_plugin_lines_total",
+        "Lines each plugin answered in batch calls."
+    );
+    describe_counter!(
+        "yell_plugin_call_failures_total",
+        "Failed calls of each plugin, by kind of failure."
+    );
+    describe_histogram!(
+        PLUGIN_CALL_SECONDS,
+        Unit::Seconds,
+        "Duration of each plugin's calls, slow-lane time included."
+    );
+}
+
+/// What a scrape reports on.
+pub struct Metrics {
     pub handle: PrometheusHandle,
     pub stats: Arc<Stats>,
     pub pipeline: Arc<LivePipeline>,
 }
 
-impl MetricsEndpoint {
+impl Metrics {
     /// Copies the server's figures into the registry and renders it.
     pub fn render(&self) -> String {
         let summary = self.stats.counters();
@@ -81,11 +171,26 @@ impl MetricsEndpoint {
             .set(runtime.instance_memory_bytes() as f64);
         let slow_lane = runtime.slow_lane();
         metrics::counter!("yell_plugin_calls_moved_total").absolute(slow_lane.moved_calls());
+        metrics::gauge!("yell_slow_lane_threads").set(slow_lane.threads() as f64);
         for (plugin, dropped) in runtime.log_lines_dropped() {
             metrics::counter!("yell_plugin_log_lines_dropped_total", "plugin" => plugin.to_string())
                 .absolute(dropped);
         }
-        metrics::gauge!("yell_slow_lane_threads").set(slow_lane.threads() as f64);
+        for (plugin, usage) in runtime.usages() {
+            let name = plugin.to_string();
+            metrics::counter!("yell_plugin_calls_total", "plugin" => name.clone())
+                .absolute(usage.calls());
+            metrics::counter!("yell_plugin_lines_total", "plugin" => name.clone())
+                .absolute(usage.lines());
+            for (kind, count) in FailureKind::ALL.iter().zip(usage.failures()) {
+                metrics::counter!(
+                    "yell_plugin_call_failures_total",
+                    "plugin" => name.clone(),
+                    "kind" => kind.name()
+                )
+                .absolute(count);
+            }
+        }
         metrics::counter!("yell_log_lines_dropped_total").absolute(summary.log_lines_dropped);
         // Every successful reload made a generation after the first.
         metrics::counter!("yell_plugin_reloads_total", "result" => "ok")
@@ -98,30 +203,10 @@ impl MetricsEndpoint {
         rendered
     }
 
-    /// The plugins serving, as JSON (`GET /plugins`): what each file is
-    /// (its SHA-256) and how it was vouched for.
-    pub fn plugins(&self) -> String {
-        let pipeline = self.pipeline.current();
-        let stages: Vec<serde_json::Value> = pipeline
-            .stages()
-            .iter()
-            .enumerate()
-            .map(|(index, plugin)| {
-                serde_json::json!({
-                    "position": index + 1,
-                    "name": plugin.name(),
-                    "path": plugin.path().display().to_string(),
-                    "sha256": digest_hex(plugin.digest()),
-                    "pinned": plugin.provenance().pinned,
-                    "signed_by": plugin.provenance().signed_by,
-                })
-            })
-            .collect();
-        let body = serde_json::json!({
-            "generation": pipeline.generation(),
-            "plugins": stages,
-        });
-        format!("{body:#}\n")
+    /// Drains the histograms' buffered samples; call it every few seconds
+    /// (the exporter buffers samples until then).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
     }
 }
 
@@ -151,138 +236,13 @@ fn escape_label(value: &str) -> String {
         .replace('\n', r"\n")
 }
 
-/// How long one request may take to arrive and be answered (a reload
-/// compiles, which can take seconds).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Binds the endpoint's address (before the server says it listens, so a
-/// bad address fails the start).
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen for metrics on {addr}"))
-}
-
-/// Answers metrics requests until shutdown, and keeps the histograms
-/// drained meanwhile (the exporter buffers samples until then).
-pub async fn serve(
-    listener: TcpListener,
-    endpoint: Arc<MetricsEndpoint>,
-    shutdown: CancellationToken,
-) {
-    let mut upkeep = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = upkeep.tick() => endpoint.handle.run_upkeep(),
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let endpoint = endpoint.clone();
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &endpoint)).await;
-                });
-            }
-        }
-    }
-}
-
-/// Reads one HTTP request head and answers it; the connection is closed
-/// after each response.
-async fn answer(mut stream: TcpStream, endpoint: &MetricsEndpoint) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 {
-            break;
-        }
-        head.extend_from_slice(&chunk[..read]);
-    }
-    let request_line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-    let mut parts = request_line.split(|&b| b == b' ');
-    let (method, path) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let (status, content_type, body) = match (method, path) {
-        (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", endpoint.render()),
-        (b"GET", b"/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
-        (b"GET", b"/plugins") => ("200 OK", "application/json", endpoint.plugins()),
-        (b"POST", b"/reload") => {
-            match reload_in_background(&endpoint.pipeline, ReloadCause::Command).await {
-                Ok(Reloaded::Swapped { generation, took }) => (
-                    "200 OK",
-                    "text/plain",
-                    format!(
-                        "reloaded: generation {generation} serving ({}), loaded in {took:.1?}\n",
-                        endpoint.pipeline.current().name()
-                    ),
-                ),
-                Ok(Reloaded::Unchanged { generation }) => (
-                    "200 OK",
-                    "text/plain",
-                    format!("unchanged: generation {generation} serving\n"),
-                ),
-                Err(error) => (
-                    "500 Internal Server Error",
-                    "text/plain",
-                    format!(
-                        "reload failed, generation {} keeps serving: {error:#}\n",
-                        endpoint.pipeline.generation()
-                    ),
-                ),
-            }
-        }
-        (b"GET", b"/reload") => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "a reload changes the server: use POST /reload\n".into(),
-        ),
-        (b"GET" | b"POST", _) => (
-            "404 Not Found",
-            "text/plain",
-            "not found: try GET /metrics, GET /healthz or POST /reload\n".into(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET and POST\n".into(),
-        ),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
-}
-
-/// Asks the admin endpoint at `addr` to reload the plugin chain (what
-/// `yell-host reload ADDR` does). Returns the server's answer; an error if
-/// the reload failed or the server could not be asked.
-pub async fn request_reload(addr: SocketAddr) -> Result<String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("cannot connect to {addr}"))?;
-        let request = format!(
-            "POST /reload HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        anyhow::Ok(String::from_utf8_lossy(&response).into_owned())
-    };
-    let response = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-        .await
-        .with_context(|| format!("{addr} did not answer in {REQUEST_TIMEOUT:?}"))??;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.lines().next().unwrap_or_default();
-    if status.split(' ').nth(1) == Some("200") {
-        Ok(body.trim_end().to_string())
-    } else if status.is_empty() {
-        anyhow::bail!("{addr} closed the connection without an answer")
-    } else {
-        anyhow::bail!("{}", body.trim_end())
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("a\nb"), r"a\nb");
     }
 }

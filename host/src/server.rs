@@ -1,125 +1,194 @@
-//! The listener: accepts connections, gives each a task, and shuts down
-//! gracefully (stop accepting, let connections finish what they read, wait
-//! for them a bounded time).
+//! The server as a library function: [`run`] takes a plain
+//! [`ServerConfig`] and a shutdown future, and does what serving means —
+//! loads the plugin chain, binds, reloads on file changes and `SIGHUP`,
+//! serves the admin endpoint and the stats line, and drains on shutdown —
+//! returning the final figures.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
+use tokio_util::sync::CancellationToken;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use crate::admin::{self, Admin, AdminConfig};
+use crate::connection::{ConnectionContext, OnPluginError};
+use crate::framing::{Framing, LineFramer};
+use crate::limits::PluginLimits;
+use crate::listener::Listener;
+use crate::metrics::{self, Metrics};
+use crate::plugin::cache::CompileCache;
+use crate::plugin::provenance::TrustPolicy;
+use crate::plugin::spec::PluginSpec;
+use crate::plugin::PluginRuntime;
+use crate::reload::watch::watch_plugin_files;
+use crate::reload::{LivePipeline, ReloadCause, Reloads};
+use crate::stats::report::report_periodically;
+use crate::stats::{Stats, Summary};
 
-use crate::connection::{push_error_line, serve_connection, ActiveConnection, ConnectionContext};
-use crate::stats::Summary;
-
-/// How long shutdown waits for connections to write their last replies
-/// before giving up on them (a client that never reads would hold it).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// A bound server, not yet accepting.
-pub struct Server {
-    listener: TcpListener,
-    context: Arc<ConnectionContext>,
-    /// Connections served at once; those past it are refused.
-    max_connections: u64,
+/// Everything [`run`] needs, checked and resolved (plugin paths located,
+/// keys read): what the command line turns into.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where clients connect (port 0: any free port, printed at start).
+    pub listen: SocketAddr,
+    /// The plugin chain, in order.
+    pub plugins: Vec<PluginSpec>,
+    /// What a plugin file must prove before it loads.
+    pub trust: TrustPolicy,
+    pub limits: PluginLimits,
+    /// Where compiled plugins are kept; `None` compiles at every load.
+    pub compile_cache: Option<PathBuf>,
+    pub framing: Framing,
+    /// Longest line accepted, without its ending.
+    pub max_line_length: usize,
+    /// How long a connection may complete no line; `None`: forever.
+    pub idle_timeout: Option<Duration>,
+    pub on_plugin_error: OnPluginError,
+    /// Connections served at once; more are refused.
+    pub max_connections: u64,
+    /// Reload when plugin files change, with this debounce; `None`: no watch.
+    pub watch: Option<Duration>,
+    /// How often to log the stats line; `None`: never.
+    pub stats_interval: Option<Duration>,
+    /// The admin endpoint (metrics, health, reload); `None`: off.
+    pub admin: Option<AdminConfig>,
 }
 
-impl Server {
-    /// Binds `addr`; the plugin in `context` is already loaded, so a bad
-    /// plugin fails before anything listens.
-    pub async fn bind(
-        addr: SocketAddr,
-        context: ConnectionContext,
-        max_connections: u64,
-    ) -> Result<Self> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        Ok(Server {
-            listener,
-            context: Arc::new(context),
-            max_connections,
-        })
-    }
+/// Serves until `shutdown` completes, then drains: stops accepting, lets
+/// connections finish what they sent (a bounded time), and returns the
+/// final figures. Fails before anything listens if a plugin does not load
+/// or an address cannot be bound.
+///
+/// Prints `yell-host listening on ADDR ...` (and, with an admin endpoint,
+/// `yell-host metrics on http://ADDR/metrics`) once it accepts
+/// connections: scripts read the port from it.
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Summary> {
+    raise_open_file_limit();
+    // Installed before plugins load, so their call histograms record.
+    let recorder = match &config.admin {
+        Some(_) => Some(metrics::install_recorder()?),
+        None => None,
+    };
+    let cache = config.compile_cache.as_deref().and_then(|dir| {
+        // A cache that cannot be opened costs only compile time.
+        CompileCache::open(dir)
+            .map_err(|error| tracing::warn!("compiling plugins without a cache: {error:#}"))
+            .ok()
+    });
+    let runtime = PluginRuntime::new(config.limits, cache, config.trust)?;
+    let pipeline = Arc::new(LivePipeline::load(runtime, config.plugins)?);
+    let reloads = Reloads::new(pipeline.clone());
+    let stats = Arc::new(Stats::default());
 
-    /// The address actually bound (the port chosen for `:0`).
-    pub fn local_addr(&self) -> Result<SocketAddr> {
-        Ok(self.listener.local_addr()?)
+    // Cancelled at shutdown: connections finish, readiness turns off.
+    let draining = CancellationToken::new();
+    let context = ConnectionContext {
+        pipeline: pipeline.clone(),
+        framing: config.framing,
+        framer: LineFramer::new(config.max_line_length),
+        on_plugin_error: config.on_plugin_error,
+        idle_timeout: config.idle_timeout,
+        stats: stats.clone(),
+        shutdown: draining.clone(),
+    };
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("listening for SIGHUP")?;
+    let listener = Listener::bind(config.listen, context, config.max_connections).await?;
+    let addr = listener.local_addr()?;
+    let admin_listener = match &config.admin {
+        Some(admin_config) => Some(admin::bind(admin_config).await?),
+        None => None,
+    };
+    if let Some(debounce) = config.watch {
+        // Watching before saying it listens: a change made right after
+        // that line is seen. Serving does not depend on the watch:
+        // without it, SIGHUP and `yell-host reload` still reload.
+        if let Err(error) = watch_plugin_files(reloads.clone(), debounce, draining.clone()) {
+            tracing::warn!("plugin files will not be reloaded on change: {error:#}");
+        }
     }
-
-    /// Serves until the context's shutdown token is cancelled, then waits
-    /// for the connections to finish and returns the final counters.
-    pub async fn run(self) -> Summary {
-        let tracker = TaskTracker::new();
-        let next_id = AtomicU64::new(1);
-        let shutdown = self.context.shutdown.clone();
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    let stats = &self.context.stats;
-                    if stats.connections_active() >= self.max_connections {
-                        stats.connection_refused();
-                        tracing::debug!(%peer, "refused: too many connections");
-                        tracker.spawn(refuse(stream, self.max_connections));
-                        continue;
-                    }
-                    // Counted here, not in the task, so a burst of accepts
-                    // cannot overshoot the limit.
-                    let active = ActiveConnection::new(stats.clone());
-                    let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    tracker.spawn(serve_connection(stream, id, self.context.clone(), active));
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: keep serving the
-                    // connections there are, and try again shortly.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-        drop(self.listener);
-        tracker.close();
-        let active = self.context.stats.connections_active();
-        if active > 0 {
-            tracing::info!(active, "shutting down: finishing open connections");
-        }
-        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                left = self.context.stats.connections_active(),
-                "connections still open after {SHUTDOWN_GRACE:?}; closing them"
-            );
-        }
-        self.context
-            .stats
-            .summary(self.context.pipeline.generation())
-    }
-}
-
-/// Tells a connection past the limit why it is closed, and closes it.
-async fn refuse(mut stream: TcpStream, max_connections: u64) {
-    let mut line = Vec::new();
-    push_error_line(
-        &mut line,
-        &format!("too many connections: the limit is {max_connections}"),
+    let plugin_paths: Vec<String> = pipeline
+        .specs()
+        .iter()
+        .map(|spec| spec.path.display().to_string())
+        .collect();
+    println!(
+        "yell-host listening on {addr} (plugin {}, framing {})",
+        plugin_paths.join(" → "),
+        config.framing.name()
     );
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(&line).await?;
-        stream.shutdown().await
+    // The admin endpoint outlives the drain, so readiness can say so.
+    let admin_stop = CancellationToken::new();
+    if let (Some(admin_listener), Some(handle), Some(admin_config)) =
+        (admin_listener, recorder, config.admin)
+    {
+        println!(
+            "yell-host metrics on http://{}/metrics",
+            admin_listener.local_addr()?
+        );
+        let admin = Arc::new(Admin {
+            metrics: Metrics {
+                handle,
+                stats: stats.clone(),
+                pipeline: pipeline.clone(),
+            },
+            reloads: reloads.clone(),
+            draining: draining.clone(),
+            token: admin_config.token.clone(),
+        });
+        tokio::spawn(admin::serve(
+            admin_listener,
+            admin,
+            admin_config,
+            admin_stop.clone(),
+        ));
+    }
+    if let Some(interval) = config.stats_interval {
+        tokio::spawn(report_periodically(
+            stats.clone(),
+            interval,
+            draining.clone(),
+        ));
+    }
+    tokio::spawn(reload_on_hangup(hangup, reloads));
+    let drain = draining.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        drain.cancel();
+    });
+    let summary = listener.run().await;
+    admin_stop.cancel();
+    Ok(summary)
+}
+
+/// Reloads every plugin from disk at each SIGHUP.
+async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, reloads: Arc<Reloads>) {
+    while hangup.recv().await.is_some() {
+        // Errors are logged by the reload, and the old plugins serve on.
+        let _ = reloads.request(ReloadCause::Signal).await;
+    }
+}
+
+/// A future that completes at the first Ctrl-C (SIGINT) or SIGTERM. The
+/// signals are listened for from this call on, so call it before
+/// [`run`]: a signal sent right after the listening line is not missed.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!("{name}: shutting down");
     })
-    .await;
 }
 
 /// Raises this process's soft limit on open files as far as it may go (to

@@ -74,6 +74,12 @@ impl Pipeline {
         Ok(Pipeline::new(1, stages))
     }
 
+    /// Counts a lone plugin's reply found malformed where it was framed
+    /// (a chain checks each stage's reply itself).
+    pub fn note_malformed_reply(&self) {
+        self.stages[0].note_malformed_reply();
+    }
+
     /// Transforms a batch of '\n'-ended lines through every stage; the
     /// reply's `ends` and `errors` refer to the lines of `lines`.
     pub async fn transform_batch(
@@ -220,6 +226,7 @@ fn whole_lines(words: &[u8], what: &str) -> Result<(), MalformedReply> {
 
 /// A stage's reply broke the contract: that stage's failure.
 fn malformed(stage: &Plugin, why: MalformedReply) -> PluginError {
+    stage.note_malformed_reply();
     PluginError::InStage {
         stage: stage.name().into(),
         error: Box::new(PluginError::Refused(why.to_string())),

@@ -22,6 +22,7 @@ pub mod log;
 pub mod pool;
 pub mod provenance;
 pub mod spec;
+pub mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use call::{Export, Output};
 use pool::{InstancePool, LiveInstance};
 use provenance::{digest_hex, Provenance, TrustPolicy};
 use spec::PluginSpec;
+use usage::{PluginUsage, PluginUsages};
 
 pub use bindings::yell::plugin::types::{BatchReply, LineError};
 pub use failure::{FailureKind, PluginError};
@@ -104,6 +106,8 @@ pub struct PluginRuntime {
     slow_lane: SlowLane,
     /// Every plugin's log (rate limits, dropped lines), by plugin name.
     logs: log::PluginLogs,
+    /// Every plugin's calls, lines and failures, by plugin name.
+    usages: PluginUsages,
     /// Compiled plugins kept across runs; none when turned off.
     cache: Option<CompileCache>,
     /// What a plugin file must prove before it is compiled.
@@ -146,6 +150,7 @@ impl PluginRuntime {
             limits,
             budget: MemoryBudget::new(limits.total_memory_bytes),
             logs: log::PluginLogs::new(limits.log_lines_per_second),
+            usages: PluginUsages::default(),
             slow_lane: SlowLane::default(),
             cache,
             trust,
@@ -161,6 +166,11 @@ impl PluginRuntime {
     /// Whether plugins load only with a signature by a trusted key.
     pub fn requires_signatures(&self) -> bool {
         !self.trust.trusted_keys.is_empty()
+    }
+
+    /// Every plugin's calls, lines and failures, by plugin name.
+    pub fn usages(&self) -> Vec<(Arc<str>, Arc<PluginUsage>)> {
+        self.usages.all()
     }
 
     /// Every plugin's log lines dropped by the rate limit, by plugin name.
@@ -240,6 +250,7 @@ impl PluginRuntime {
             other => anyhow::anyhow!("plugin {shown}: cannot start it: {other}"),
         })?;
         Ok(Plugin {
+            usage: self.usages.of(&name),
             name,
             path: path.clone(),
             digest,
@@ -312,6 +323,8 @@ pub struct Plugin {
     digest: Digest256,
     /// How that content was vouched for.
     provenance: Provenance,
+    /// Its calls, lines and failures (shared with its other generations).
+    usage: Arc<PluginUsage>,
     pool: Arc<InstancePool>,
     slow_lane: SlowLane,
 }
@@ -361,33 +374,46 @@ impl Plugin {
         conn: u64,
         lines: Bytes,
     ) -> Result<BatchReply, PluginError> {
-        let Output::Batch(reply) = self.call(Export::Batch, conn, lines).await? else {
-            unreachable!("a batch call answers a batch reply")
-        };
-        // Error messages reach the client too: they count.
-        let messages: usize = reply.errors.iter().map(|error| error.message.len()).sum();
-        self.check_reply_size(reply.output.len() + messages)?;
-        Ok(reply)
+        let result = async {
+            let Output::Batch(reply) = self.call(Export::Batch, conn, lines).await? else {
+                unreachable!("a batch call answers a batch reply")
+            };
+            // Error messages reach the client too: they count.
+            let messages: usize = reply.errors.iter().map(|error| error.message.len()).sum();
+            self.check_reply_size(reply.output.len() + messages)?;
+            // One end per input line answered (a reply of another shape is
+            // refused where it is checked, and counted then).
+            self.usage.answered(reply.ends.len());
+            Ok(reply)
+        }
+        .await;
+        self.counted(result)
     }
 
     /// Transforms a raw chunk (no framing).
     pub async fn transform_raw(&self, conn: u64, chunk: Bytes) -> Result<Vec<u8>, PluginError> {
-        let Output::Raw(reply) = self.call(Export::Raw, conn, chunk).await? else {
-            unreachable!("a raw call answers a raw reply")
-        };
-        let reply = reply.map_err(PluginError::Refused)?;
-        self.check_reply_size(reply.len())?;
-        Ok(reply)
+        let result = async {
+            let Output::Raw(reply) = self.call(Export::Raw, conn, chunk).await? else {
+                unreachable!("a raw call answers a raw reply")
+            };
+            let reply = reply.map_err(PluginError::Refused)?;
+            self.check_reply_size(reply.len())?;
+            Ok(reply)
+        }
+        .await;
+        self.counted(result)
     }
 
     /// Asks for the greeting of a new connection.
     pub async fn connection_opened(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
-        self.call_for_bytes(Export::Opened, conn).await
+        let result = self.call_for_bytes(Export::Opened, conn).await;
+        self.counted(result)
     }
 
     /// Tells the plugin a connection ended; returns its last words.
     pub async fn connection_closed(&self, conn: u64) -> Result<Vec<u8>, PluginError> {
-        self.call_for_bytes(Export::Closed, conn).await
+        let result = self.call_for_bytes(Export::Closed, conn).await;
+        self.counted(result)
     }
 
     async fn call_for_bytes(&self, export: Export, conn: u64) -> Result<Vec<u8>, PluginError> {
@@ -398,10 +424,36 @@ impl Plugin {
         Ok(reply)
     }
 
+    /// Counts a failed call in the plugin's figures.
+    fn counted<T>(&self, result: Result<T, PluginError>) -> Result<T, PluginError> {
+        if let Err(error) = &result {
+            self.usage.failed(error.kind());
+        }
+        result
+    }
+
+    /// Counts a reply found malformed where it was checked (outside the
+    /// plugin's own calls).
+    pub fn note_malformed_reply(&self) {
+        self.usage.failed(FailureKind::Refused);
+    }
+
     /// Runs one call on an instance of the pool, inline first, in the slow
     /// lane if it outlives its slice. An instance whose call failed is
     /// thrown away, since a trap may have left it in any state.
     async fn call(&self, export: Export, conn: u64, input: Bytes) -> Result<Output, PluginError> {
+        let started = std::time::Instant::now();
+        let result = self.run_call(export, conn, input).await;
+        self.usage.called(started.elapsed());
+        result
+    }
+
+    async fn run_call(
+        &self,
+        export: Export,
+        conn: u64,
+        input: Bytes,
+    ) -> Result<Output, PluginError> {
         let checkout = self.pool.checkout(conn)?;
         let done = match self
             .slow_lane

@@ -3,7 +3,8 @@
 //!
 //! The chain in use is one [`Pipeline`] behind an [`ArcSwap`]. A reload —
 //! on a file change ([`watch`]), `SIGHUP`, or `POST /reload` on the admin
-//! endpoint — reads and compiles the plugin files and makes and initializes
+//! endpoint, all asked for through one [`queue`] that coalesces them —
+//! reads and compiles the plugin files and makes and initializes
 //! an instance of each, all on a blocking thread, away from connections.
 //! Only if every plugin loads is the new pipeline published, in one atomic
 //! store; otherwise the old one keeps serving and the reason is logged.
@@ -13,6 +14,7 @@
 //! finishes on it. The old pipeline, its instances and their memory are
 //! dropped when the last batch using it ends.
 
+pub mod queue;
 pub mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,9 +27,10 @@ use arc_swap::ArcSwap;
 use crate::plugin::chain::Pipeline;
 pub use crate::plugin::spec::PluginSpec;
 use crate::plugin::{PluginFile, PluginRuntime};
+pub use queue::{ReloadFailed, Reloads};
 
 /// What asked for a reload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReloadCause {
     /// A plugin file changed on disk: plugins whose bytes are unchanged are
     /// kept as they are (with their instances).
@@ -168,15 +171,4 @@ impl LivePipeline {
         }
         Ok(changed.then_some(stages))
     }
-}
-
-/// Runs [`LivePipeline::reload`] on a blocking thread.
-pub async fn reload_in_background(
-    live: &Arc<LivePipeline>,
-    cause: ReloadCause,
-) -> Result<Reloaded> {
-    let live = live.clone();
-    tokio::task::spawn_blocking(move || live.reload(cause))
-        .await
-        .map_err(|panic| anyhow::anyhow!("the reload panicked: {panic}"))?
 }

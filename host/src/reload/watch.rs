@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{reload_in_background, LivePipeline, ReloadCause};
+use super::{ReloadCause, Reloads};
 use crate::plugin::provenance::signature_path;
 
 /// How long after a file is complete (closed after writing, or renamed into
@@ -39,12 +39,13 @@ const SETTLE: Duration = Duration::from_millis(2);
 /// (only changed files are compiled again). `debounce` is how long a file
 /// that is being written must be left alone before it is loaded anyway.
 pub fn watch_plugin_files(
-    live: Arc<LivePipeline>,
+    reloads: Arc<Reloads>,
     debounce: Duration,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let mut files = HashSet::new();
     let mut folders = HashSet::new();
+    let live = reloads.live();
     for spec in live.specs() {
         let (folder, file) = watched_path(&spec.path)?;
         if live.runtime().requires_signatures() {
@@ -97,7 +98,7 @@ pub fn watch_plugin_files(
                 }
             }
             // Errors are logged by the reload, and the old plugin serves on.
-            let _ = reload_in_background(&live, ReloadCause::FileChanged).await;
+            let _ = reloads.request(ReloadCause::FileChanged).await;
         }
     });
     Ok(())

@@ -5,7 +5,7 @@
 //! call times go to sharded HDR histograms (one lock per recording thread,
 //! uncontended). Nothing here is on the hot path more than a few atomic adds
 //! and one histogram record per plugin call. The Prometheus exporter
-//! ([`crate::metrics`]) reads these same figures at scrape time.
+//! reads these same figures at scrape time.
 
 pub mod latency;
 pub mod report;
@@ -51,9 +51,6 @@ pub struct Stats {
     line_time: ShardedHistogram,
     /// Everything drained so far, for the summary.
     drained: Mutex<Drained>,
-    /// Live plugin call durations for the Prometheus histogram (a no-op
-    /// unless the metrics recorder was installed before this was made).
-    call_seconds: metrics::Histogram,
 }
 
 /// Histograms taken out of the shards, accumulated.
@@ -83,7 +80,6 @@ impl Default for Stats {
                 call_time: latency::empty(),
                 line_time: latency::empty(),
             }),
-            call_seconds: metrics::histogram!(crate::metrics::PLUGIN_CALL_SECONDS),
         }
     }
 }
@@ -122,7 +118,6 @@ impl Stats {
     /// One plugin call on `lines` lines took `elapsed`.
     pub fn plugin_called(&self, lines: usize, elapsed: Duration) {
         let nanos = elapsed.as_nanos() as u64;
-        self.call_seconds.record(elapsed.as_secs_f64());
         self.call_time.record(nanos);
         self.line_time.record(nanos / lines.max(1) as u64);
     }

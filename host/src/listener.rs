@@ -1,0 +1,123 @@
+//! The data listener: accepts client connections, gives each a task, and
+//! shuts down gracefully (stop accepting, let connections finish what they
+//! read, wait for them a bounded time).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::connection::{push_error_line, serve_connection, ActiveConnection, ConnectionContext};
+use crate::stats::Summary;
+
+/// How long shutdown waits for connections to write their last replies
+/// before giving up on them (a client that never reads would hold it).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A bound listener, not yet accepting.
+pub struct Listener {
+    listener: TcpListener,
+    context: Arc<ConnectionContext>,
+    /// Connections served at once; those past it are refused.
+    max_connections: u64,
+}
+
+impl Listener {
+    /// Binds `addr`; the plugin in `context` is already loaded, so a bad
+    /// plugin fails before anything listens.
+    pub async fn bind(
+        addr: SocketAddr,
+        context: ConnectionContext,
+        max_connections: u64,
+    ) -> Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        Ok(Listener {
+            listener,
+            context: Arc::new(context),
+            max_connections,
+        })
+    }
+
+    /// The address actually bound (the port chosen for `:0`).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until the context's shutdown token is cancelled, then waits
+    /// for the connections to finish and returns the final counters.
+    pub async fn run(self) -> Summary {
+        let tracker = TaskTracker::new();
+        let next_id = AtomicU64::new(1);
+        let shutdown = self.context.shutdown.clone();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let stats = &self.context.stats;
+                    if stats.connections_active() >= self.max_connections {
+                        stats.connection_refused();
+                        tracing::debug!(%peer, "refused: too many connections");
+                        tracker.spawn(refuse(stream, self.max_connections));
+                        continue;
+                    }
+                    // Counted here, not in the task, so a burst of accepts
+                    // cannot overshoot the limit.
+                    let active = ActiveConnection::new(stats.clone());
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    tracker.spawn(serve_connection(stream, id, self.context.clone(), active));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: keep serving the
+                    // connections there are, and try again shortly.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(self.listener);
+        tracker.close();
+        let active = self.context.stats.connections_active();
+        if active > 0 {
+            tracing::info!(active, "shutting down: finishing open connections");
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.context.stats.connections_active(),
+                "connections still open after {SHUTDOWN_GRACE:?}; closing them"
+            );
+        }
+        self.context
+            .stats
+            .summary(self.context.pipeline.generation())
+    }
+}
+
+/// Tells a connection past the limit why it is closed, and closes it.
+async fn refuse(mut stream: TcpStream, max_connections: u64) {
+    let mut line = Vec::new();
+    push_error_line(
+        &mut line,
+        &format!("too many connections: the limit is {max_connections}"),
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&line).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
