@@ -7,3 +7,5 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/tools.sh"
 # tests/provenance.rs: keys and signatures made by openssl.
 ensure_debian_command openssl openssl
+# tests/admin.rs: Prometheus's own linter on a real scrape.
+ensure_debian_command promtool prometheus

@@ -305,6 +305,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
 
+    /// Admin connections served at once; more are closed at once.
+    #[arg(long, default_value_t = AdminConfig::DEFAULT_MAX_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub admin_max_connections: u32,
+
+    /// How long an admin connection may take to send its request head
+    /// before it is closed.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub admin_header_timeout: Duration,
+
     /// Most connections served at once; each one past it gets an error line
     /// and is closed.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
@@ -346,6 +355,9 @@ impl ServeArgs {
         if wall_timeout.is_zero() {
             bail!("--plugin-wall-timeout must be more than zero");
         }
+        if self.admin_header_timeout.is_zero() {
+            bail!("--admin-header-timeout must be more than zero");
+        }
         let plugin_dir = self
             .plugin_dir
             .clone()
@@ -370,7 +382,12 @@ impl ServeArgs {
             .map(AdminToken::read)
             .transpose()?;
         let admin = match self.metrics_addr {
-            Some(addr) => Some(AdminConfig::new(addr, token)),
+            Some(addr) => Some(AdminConfig {
+                addr,
+                token,
+                max_connections: self.admin_max_connections as usize,
+                header_timeout: self.admin_header_timeout,
+            }),
             None if token.is_some() => {
                 bail!("--admin-token-file is for the admin endpoint: give --metrics-addr too")
             }

@@ -58,7 +58,21 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with `RUST_LOG` set to `log_filter`.
     pub fn start_logging(args: &[&str], log_filter: &str) -> Self {
-        let mut child = Command::new(binary())
+        Self::start_under(&[], args, log_filter)
+    }
+
+    /// Like [`ServerProcess::start_logging`], run by `wrapper` (a command
+    /// that execs the rest of its arguments, such as `prlimit ... --`).
+    pub fn start_under(wrapper: &[&str], args: &[&str], log_filter: &str) -> Self {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary());
+                command
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", log_filter)
@@ -139,6 +153,24 @@ impl ServerProcess {
         );
     }
 
+    /// The CPU time the server has used so far (user and system).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("read /proc stat");
+        // Fields after the command name (in parentheses, which may hold spaces).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("a stat line")
+            .1
+            .split_whitespace()
+            .collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+
     /// The server's resident memory now, in KiB.
     pub fn rss_kib(&self) -> u64 {
         proc_status_kib(self.child.id(), "VmRSS")
@@ -187,6 +219,21 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) and returns the status line,
+/// the header lines and the body.
+pub fn http_exchange(addr: SocketAddr, request: &str) -> (String, Vec<String>, String) {
+    let mut stream = connect(addr);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let mut lines = head.lines().map(str::to_string);
+    let status = lines.next().unwrap();
+    (status, lines.collect(), body.to_string())
 }
 
 /// Sends a GET and returns the status line and the body.

@@ -4,8 +4,14 @@
 //! starts as soon as that one ends. So any number of concurrent requests
 //! cost one or two reloads, none is lost, and each caller's answer comes
 //! from a reload that read the files after it asked.
+//!
+//! "Together" means within [`GATHER`] of the first: a burst of requests
+//! (twenty scripts, a deployment tool retrying) is spread over a few
+//! milliseconds, about as long as a reload from the compile cache takes.
+//! File changes are gathered by the watch itself, so they start at once.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -24,6 +30,10 @@ impl std::fmt::Display for ReloadFailed {
 impl std::error::Error for ReloadFailed {}
 
 type Outcome = Result<Reloaded, ReloadFailed>;
+
+/// How long a reload asked for by a command or signal waits for others
+/// asked for with it.
+pub const GATHER: Duration = Duration::from_millis(20);
 
 /// Requests waiting for the next reload.
 struct Waiting {
@@ -90,6 +100,16 @@ impl Reloads {
     /// Runs reloads while requests are waiting.
     async fn run_waiting(self: Arc<Self>) {
         loop {
+            let gather = {
+                let state = self.state.lock().expect("reload queue lock");
+                state
+                    .next
+                    .as_ref()
+                    .is_some_and(|waiting| waiting.cause != ReloadCause::FileChanged)
+            };
+            if gather {
+                tokio::time::sleep(GATHER).await;
+            }
             let waiting = {
                 let mut state = self.state.lock().expect("reload queue lock");
                 match state.next.take() {
