@@ -1,15 +1,16 @@
 //! yell-host: a TCP line server whose line transform is a sandboxed
 //! WebAssembly component.
 //!
-//! The data path, one module per step:
-//! [`server`] accepts → [`connection`] reads and writes → [`framing`] cuts
-//! bytes into batches of lines and puts replies back → [`plugin`] runs the
-//! batch through a chain of pooled component instances under [`limits`]
-//! (calls that outlive their first slice finish in the [`slow_lane`]),
-//! which [`reload`] swaps live; [`stats`] counts along the way, and
-//! [`metrics`] serves the counts to Prometheus (and takes reload requests).
-//! [`client`] is the bundled load tester, [`cli`] the command line and
-//! [`logging`] where log lines go.
+//! [`server::run`] is the application: the binary parses its command line
+//! ([`cli`]) into a [`server::ServerConfig`] and calls it. The data path,
+//! one module per step: [`listener`] accepts → [`connection`] reads and
+//! writes → [`framing`] cuts bytes into batches of lines and puts replies
+//! back → [`plugin`] runs the batch through a chain of pooled component
+//! instances under [`limits`] (calls that outlive their first slice finish
+//! in the [`slow_lane`]), which [`reload`] swaps live; [`stats`] counts
+//! along the way, [`metrics`] renders the counts for Prometheus and
+//! [`admin`] serves them over HTTP (and takes reload requests). [`client`]
+//! is the bundled load tester and [`logging`] where log lines go.
 
 pub mod admin;
 pub mod cli;
