@@ -229,6 +229,19 @@ fn reload_is_refused_to_web_pages_and_to_rebound_names() {
     );
     assert_eq!(status, "HTTP/1.1 403 Forbidden");
     assert!(body.contains("attacker.example"), "{body}");
+    // A rebound name cannot read either.
+    for path in ["/plugins", "/metrics", "/readyz"] {
+        let (status, _, _) = http_exchange(
+            admin,
+            &format!("GET {path} HTTP/1.1\r\nHost: attacker.example\r\n\r\n"),
+        );
+        assert_eq!(status, "HTTP/1.1 403 Forbidden", "{path}");
+    }
+    let (status, _, _) = http_exchange(
+        admin,
+        "GET http://attacker.example/plugins HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(status, "HTTP/1.1 403 Forbidden");
     // None of those reloaded anything.
     assert_eq!(
         http_get(admin, "/readyz").1,
@@ -255,6 +268,12 @@ fn a_token_guards_reload_and_is_required_off_loopback() {
     assert_eq!(wrong.0, "HTTP/1.1 403 Forbidden", "{wrong:?}");
     let right = post_reload(admin, "Authorization: Bearer correct-horse-battery\r\n");
     assert_eq!(right.0, "HTTP/1.1 200 OK", "{right:?}");
+    // With a token the endpoint may be reached by any name.
+    let (status, _, _) = http_exchange(
+        admin,
+        "POST /reload HTTP/1.1\r\nHost: admin.example\r\nAuthorization: bearer correct-horse-battery\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK");
     // Reading needs no token.
     assert_eq!(http_get(admin, "/metrics").0, "HTTP/1.1 200 OK");
 
@@ -272,7 +291,7 @@ fn a_token_guards_reload_and_is_required_off_loopback() {
     assert!(String::from_utf8_lossy(&without.stderr).contains("a token is needed"));
     let with = reload(&["--token-file", token_arg]);
     assert!(with.status.success(), "{with:?}");
-    assert!(String::from_utf8_lossy(&with.stdout).starts_with("reloaded: generation 3 serving"));
+    assert!(String::from_utf8_lossy(&with.stdout).starts_with("reloaded: generation 4 serving"));
 
     // An address others can reach, without a token: refused before listening.
     let output = Command::new(binary())

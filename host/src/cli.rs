@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::admin::access::check_exposure;
 use crate::admin::client::request_reload;
 use crate::admin::{AdminConfig, AdminToken};
 use crate::client::ClientArgs;
@@ -381,6 +382,9 @@ impl ServeArgs {
             .as_deref()
             .map(AdminToken::read)
             .transpose()?;
+        if let Some(addr) = self.metrics_addr {
+            check_exposure(addr, token.as_ref())?;
+        }
         let admin = match self.metrics_addr {
             Some(addr) => Some(AdminConfig {
                 addr,

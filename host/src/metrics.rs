@@ -10,7 +10,7 @@
 //! live, into a `metrics` histogram per plugin (a lock-free append). The
 //! format itself is rendered by `metrics-exporter-prometheus`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -30,10 +30,15 @@ const CALL_BUCKETS: [f64; 15] = [
     10.0,
 ];
 
-/// Installs the Prometheus recorder as the process's `metrics` recorder and
-/// describes every metric. Call it before plugins are loaded, so their
-/// call histograms record.
+/// The Prometheus recorder, installed as the process's `metrics` recorder
+/// (and every metric described) at the first call; later calls, from a
+/// second server in the same process, share it. Call it before plugins are
+/// loaded, so their call histograms record.
 pub fn install_recorder() -> Result<PrometheusHandle> {
+    static INSTALLED: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = INSTALLED.get() {
+        return Ok(handle.clone());
+    }
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(PLUGIN_CALL_SECONDS.into()), &CALL_BUCKETS)
         .context("configuring the metrics buckets")?
@@ -41,7 +46,7 @@ pub fn install_recorder() -> Result<PrometheusHandle> {
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).context("installing the metrics recorder")?;
     describe();
-    Ok(handle)
+    Ok(INSTALLED.get_or_init(|| handle).clone())
 }
 
 /// The `# HELP` of every metric the registry renders.

@@ -156,7 +156,7 @@ pub async fn run(
             draining.clone(),
         ));
     }
-    tokio::spawn(reload_on_hangup(hangup, reloads));
+    tokio::spawn(reload_on_hangup(hangup, reloads, draining.clone()));
     let drain = draining.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -167,11 +167,23 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Reloads every plugin from disk at each SIGHUP.
-async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, reloads: Arc<Reloads>) {
-    while hangup.recv().await.is_some() {
-        // Errors are logged by the reload, and the old plugins serve on.
-        let _ = reloads.request(ReloadCause::Signal).await;
+/// Reloads every plugin from disk at each SIGHUP, until the drain begins.
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    reloads: Arc<Reloads>,
+    draining: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = draining.cancelled() => return,
+            signal = hangup.recv() => {
+                if signal.is_none() {
+                    return;
+                }
+                // Errors are logged by the reload, and the old plugins serve on.
+                let _ = reloads.request(ReloadCause::Signal).await;
+            }
+        }
     }
 }
 

@@ -239,7 +239,7 @@ pub fn http_exchange(addr: SocketAddr, request: &str) -> (String, Vec<String>, S
 /// Sends a GET and returns the status line and the body.
 pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
     let mut stream = connect(addr);
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");

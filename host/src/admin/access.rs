@@ -1,15 +1,16 @@
-//! Who may change the server through the admin endpoint. Reading (metrics,
-//! health, the plugin list) is open to whoever reaches the address;
-//! `POST /reload` changes what every client gets, so:
+//! Who may use the admin endpoint.
 //!
-//! - a request from a web page is refused (it carries `Origin` or
-//!   `Sec-Fetch-*`, which browsers add and scripts do not): a page open in a
-//!   browser on the same machine cannot reload the server (CSRF);
-//! - without a token, which only a loopback address may go without, the
-//!   `Host` must name the loopback (`localhost`, `127.x.y.z`, `[::1]`): a
-//!   page that rebinds its own DNS name to 127.0.0.1 still sends its name
-//!   (DNS rebinding);
-//! - with a token (`--admin-token-file`), `Authorization: Bearer TOKEN` is
+//! - Without a token, which only a loopback address may go without, every
+//!   request's `Host` must name the loopback (`localhost`, `127.x.y.z`,
+//!   `[::1]`, with or without a port): a web page that rebinds its own DNS
+//!   name to 127.0.0.1 still sends its name, so it can neither read the
+//!   metrics and plugin list nor reload (DNS rebinding).
+//! - Reading (metrics, health, the plugin list) is otherwise open to
+//!   whoever reaches the address. `POST /reload` changes what every client
+//!   gets, so a request from a web page is refused (it carries `Origin` or
+//!   `Sec-Fetch-*`, which browsers add and scripts do not): a page open in
+//!   a browser on the same machine cannot reload the server (CSRF); and
+//!   with a token (`--admin-token-file`), `Authorization: Bearer TOKEN` is
 //!   required, compared in constant time.
 
 use std::net::{IpAddr, SocketAddr};
@@ -91,7 +92,44 @@ pub struct Refused {
     pub why: String,
 }
 
-/// Checks a request that changes the server.
+/// Checks any request: without a token, it must be addressed to the
+/// loopback by name (`authority` is the request target's, for a request in
+/// absolute form).
+pub fn check_host(
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    token: Option<&AdminToken>,
+) -> Result<(), Refused> {
+    if token.is_some() {
+        return Ok(());
+    }
+    let hosts: Vec<&[u8]> = headers
+        .get_all(HOST)
+        .iter()
+        .map(|host| host.as_bytes())
+        .chain(authority.map(str::as_bytes))
+        .collect();
+    // Browsers always send one Host; a request without one is a script's.
+    let refused = |why: String| Refused {
+        status: StatusCode::FORBIDDEN,
+        why,
+    };
+    if headers.get_all(HOST).iter().count() > 1 {
+        return Err(refused("refused: more than one Host header".into()));
+    }
+    for host in hosts {
+        let name = std::str::from_utf8(host).unwrap_or("(not text)");
+        if !names_loopback(name) {
+            return Err(refused(format!(
+                "refused: Host {name:?} does not name this machine's loopback (a web page's own name, rebound to 127.0.0.1?)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a request that changes the server (its Host passed
+/// [`check_host`]).
 pub fn check_change(headers: &HeaderMap, token: Option<&AdminToken>) -> Result<(), Refused> {
     let from_browser = headers.contains_key(ORIGIN)
         || headers
@@ -103,45 +141,54 @@ pub fn check_change(headers: &HeaderMap, token: Option<&AdminToken>) -> Result<(
             why: "refused: a request from a web page may not change the server (use `yell-host reload` or curl)".into(),
         });
     }
-    match token {
-        Some(token) => {
-            let presented = headers
-                .get(AUTHORIZATION)
-                .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
-            match presented {
-                None => Err(Refused {
-                    status: StatusCode::UNAUTHORIZED,
-                    why: "refused: a token is needed (Authorization: Bearer TOKEN, the content of the server's --admin-token-file; `yell-host reload --token-file FILE` sends it)".into(),
-                }),
-                Some(presented) if token.matches(presented) => Ok(()),
-                Some(_) => Err(Refused {
-                    status: StatusCode::FORBIDDEN,
-                    why: "refused: wrong token".into(),
-                }),
-            }
-        }
-        None => match headers.get(HOST).map(|host| host.to_str()) {
-            // Browsers always send a Host; a request without one is a script's.
-            None => Ok(()),
-            Some(Ok(host)) if names_loopback(host) => Ok(()),
-            Some(host) => Err(Refused {
-                status: StatusCode::FORBIDDEN,
-                why: format!(
-                    "refused: Host {:?} does not name this machine's loopback (a web page's own name, rebound to 127.0.0.1?)",
-                    host.unwrap_or("(not text)")
-                ),
-            }),
-        },
+    let Some(token) = token else {
+        return Ok(());
+    };
+    // `Authorization: Bearer TOKEN`, the scheme in any case.
+    let presented = headers.get(AUTHORIZATION).and_then(|value| {
+        let value = value.as_bytes();
+        let space = value.iter().position(|&b| b == b' ')?;
+        let (scheme, rest) = value.split_at(space);
+        scheme
+            .eq_ignore_ascii_case(b"bearer")
+            .then(|| rest.trim_ascii())
+    });
+    match presented {
+        None => Err(Refused {
+            status: StatusCode::UNAUTHORIZED,
+            why: "refused: a token is needed (Authorization: Bearer TOKEN, the content of the server's --admin-token-file; `yell-host reload --token-file FILE` sends it)".into(),
+        }),
+        Some(presented) if token.matches(presented) => Ok(()),
+        Some(_) => Err(Refused {
+            status: StatusCode::FORBIDDEN,
+            why: "refused: wrong token".into(),
+        }),
     }
 }
 
-/// Whether a `Host` header names the loopback: `localhost`, a loopback IP,
-/// with or without a port.
+/// Whether a `Host` names the loopback: `localhost` or a loopback IP, with
+/// or without a port (digits only).
 fn names_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        // [::1]:port
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    let valid_port = |port: &str| {
+        !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+    };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [::1] or [::1]:port
+        let Some((name, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(valid_port)) {
+            return false;
+        }
+        return name
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) if valid_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
     };
     name.eq_ignore_ascii_case("localhost")
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -187,11 +234,28 @@ mod tests {
     }
 
     #[test]
-    fn without_a_token_only_loopback_scripts_may_reload() {
-        assert!(check_change(&headers(&[("host", "127.0.0.1:9090")]), None).is_ok());
-        assert!(check_change(&headers(&[]), None).is_ok());
-        let rebound = check_change(&headers(&[("host", "attacker.example:9090")]), None);
+    fn without_a_token_only_loopback_names_are_served() {
+        assert!(check_host(&headers(&[("host", "127.0.0.1:9090")]), None, None).is_ok());
+        assert!(check_host(&headers(&[]), None, None).is_ok());
+        let rebound = check_host(&headers(&[("host", "attacker.example:9090")]), None, None);
         assert_eq!(rebound.unwrap_err().status, StatusCode::FORBIDDEN);
+        let absolute = check_host(
+            &headers(&[("host", "localhost")]),
+            Some("evil.example"),
+            None,
+        );
+        assert!(absolute.is_err());
+        let mut two = headers(&[("host", "localhost")]);
+        two.append(HOST, HeaderValue::from_static("evil.example"));
+        assert!(check_host(&two, None, None).is_err());
+        // With a token, any name will do.
+        let token = AdminToken("t".into());
+        assert!(check_host(&headers(&[("host", "admin.example")]), None, Some(&token)).is_ok());
+    }
+
+    #[test]
+    fn web_pages_may_not_reload() {
+        assert!(check_change(&headers(&[("host", "127.0.0.1:9090")]), None).is_ok());
         let page = headers(&[
             ("host", "127.0.0.1:9090"),
             ("origin", "http://attacker.example"),
@@ -212,6 +276,7 @@ mod tests {
         let token = AdminToken("s3cret".into());
         let with = |auth: &str| headers(&[("host", "admin.example"), ("authorization", auth)]);
         assert!(check_change(&with("Bearer s3cret"), Some(&token)).is_ok());
+        assert!(check_change(&with("bearer s3cret"), Some(&token)).is_ok());
         assert_eq!(
             check_change(&with("Bearer s3cre"), Some(&token))
                 .unwrap_err()

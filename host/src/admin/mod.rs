@@ -172,6 +172,14 @@ type Answer = Response<Full<Bytes>>;
 
 impl Admin {
     async fn answer(&self, request: Request<Incoming>) -> Answer {
+        let authority = request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str());
+        if let Err(refused) = access::check_host(request.headers(), authority, self.token.as_ref())
+        {
+            return plain(refused.status, format!("{}\n", refused.why));
+        }
         let method = request.method().clone();
         let read = method == Method::GET || method == Method::HEAD;
         // `path()` leaves the query string out: `/metrics?x=1` is /metrics.

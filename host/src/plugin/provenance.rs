@@ -5,7 +5,9 @@
 //! The checks run on the bytes read once from disk, before anything else
 //! looks at them: the bytes checked are the bytes compiled, and content that
 //! fails is never handed to the compiler. At start a failure stops the
-//! server; at a swap it is logged and the serving generation stays.
+//! server; at a swap it is logged and the serving generation stays. The
+//! compile cache holds machine code by digest, so it is trusted as the
+//! binary is: it lives in a directory only the server's user can open.
 //!
 //! A signature is ed25519 over the file's 32-byte SHA-256 digest, kept next
 //! to the plugin as `X.wasm.sig`: 128 hex digits (what `yell-host sign`

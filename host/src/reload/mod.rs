@@ -106,11 +106,20 @@ impl LivePipeline {
         self.failures.load(Ordering::Relaxed)
     }
 
+    /// Counts a reload that ended without an outcome (it panicked).
+    pub fn note_failed_reload(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Loads the chain again from disk and publishes it if every plugin
     /// loads. Blocking (it compiles): call it off the async workers. On
     /// failure the serving generation stays and the error says why.
     pub fn reload(&self, cause: ReloadCause) -> Result<Reloaded> {
-        let _one_at_a_time = self.reloading.lock().expect("reload lock");
+        // A reload that panicked holds nothing the next one needs.
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let started = Instant::now();
         let old = self.current.load_full();
         match self.load_changed(&old, &cause) {

@@ -125,7 +125,11 @@ impl Reloads {
             // Compiling blocks: off the async workers.
             let outcome = tokio::task::spawn_blocking(move || live.reload(cause))
                 .await
-                .unwrap_or_else(|panic| Err(anyhow::anyhow!("the reload panicked: {panic}")))
+                .unwrap_or_else(|panic| {
+                    self.live.note_failed_reload();
+                    tracing::error!("the reload panicked: {panic}; the serving generation stays");
+                    Err(anyhow::anyhow!("the reload panicked: {panic}"))
+                })
                 .map_err(|error| ReloadFailed(Arc::new(error)));
             for caller in waiting.callers {
                 let _ = caller.send(outcome.clone());
