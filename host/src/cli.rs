@@ -320,6 +320,29 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// Behind a TCP load balancer that sends the PROXY protocol (HAProxy's
+    /// `send-proxy`/`send-proxy-v2`, nginx `proxy_protocol on`, AWS NLB):
+    /// every connection must start with a v1 or v2 header, which gives the
+    /// real client address; a connection without a valid one is closed.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
+    /// How long a connection's PROXY header may take to arrive.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub proxy_header_timeout: Duration,
+
+    /// On SIGTERM or Ctrl-C, go on serving and accepting this long while
+    /// `/readyz` says not ready, so load balancers stop sending first
+    /// (behind one, set it above the health check's interval × its fall
+    /// count).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub drain_grace: Duration,
+
+    /// On SIGTERM or Ctrl-C, the longest the drain may take in all (grace
+    /// included): connections not done by then are closed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+
     /// What a plugin failure means for the connection: answer an error line
     /// and go on (`error`), answer it and close (`close`), or pass the input
     /// through unchanged (`pass`).
@@ -355,6 +378,9 @@ impl ServeArgs {
             .unwrap_or(self.plugin_timeout * DEFAULT_WALL_MULTIPLE);
         if wall_timeout.is_zero() {
             bail!("--plugin-wall-timeout must be more than zero");
+        }
+        if self.drain_timeout <= self.drain_grace {
+            bail!("--drain-timeout must be longer than --drain-grace");
         }
         if self.admin_header_timeout.is_zero() {
             bail!("--admin-header-timeout must be more than zero");
@@ -427,6 +453,9 @@ impl ServeArgs {
             watch: (!self.no_watch).then_some(self.watch_debounce),
             stats_interval: nonzero(self.stats_interval),
             admin,
+            drain_grace: self.drain_grace,
+            drain_timeout: self.drain_timeout,
+            proxy_header_timeout: self.proxy_protocol.then_some(self.proxy_header_timeout),
         })
     }
 }

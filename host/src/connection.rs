@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::framing::{encode_replies, BatchReplies, FrameError, Framing, LineFramer};
 use crate::plugin::chain::Pipeline;
 use crate::plugin::{FailureKind, PluginError};
+use crate::proxy_protocol::{read_header, ConnectionAddrs};
 use crate::reload::LivePipeline;
 use crate::stats::Stats;
 
@@ -58,37 +59,59 @@ pub struct ConnectionContext {
     /// replies, for this long.
     pub idle_timeout: Option<Duration>,
     pub stats: Arc<Stats>,
-    /// Cancelled when the server shuts down: stop reading, finish, close.
+    /// With `--proxy-protocol`: how long a connection's PROXY header may
+    /// take to arrive; `None`: no header expected.
+    pub proxy_header_timeout: Option<Duration>,
+    /// Cancelled when the server stops serving (after the drain grace):
+    /// every line read is answered, then last words and a clean close.
     pub shutdown: CancellationToken,
 }
 
 /// Serves one client until it closes, fails, or the server shuts down.
 /// `active` is this connection's place in the count of open connections.
 pub async fn serve_connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     id: u64,
     context: Arc<ConnectionContext>,
     active: ActiveConnection,
 ) {
-    let peer = stream.peer_addr().ok();
-    tracing::debug!(connection = id, ?peer, "connection opened");
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        // Already gone.
+        return;
+    };
+    let mut read_buffer = BytesMut::new();
+    let mut addrs = ConnectionAddrs { peer, local };
+    if let Some(timeout) = context.proxy_header_timeout {
+        match read_header(&mut stream, &mut read_buffer, addrs, timeout).await {
+            Ok(told) => addrs = told,
+            Err(error) => {
+                context.stats.proxy_header_refused();
+                tracing::warn!(connection = id, %peer, "connection closed: {error}");
+                let _ = stream.shutdown().await;
+                return;
+            }
+        }
+    }
+    let peer = addrs.peer;
+    tracing::debug!(connection = id, %peer, local = %addrs.local, "connection opened");
     let mut connection = Connection {
         id,
+        peer,
         stream,
-        read_buffer: BytesMut::new(),
+        read_buffer,
         read_size: FIRST_READ,
         write_buffer: Vec::new(),
         context: context.clone(),
     };
     let end = connection.run().await;
-    if !matches!(end, Ok(End::ClientFinished)) {
+    if !matches!(end, Ok(End::ClientFinished | End::Drained)) {
         // The plugin hears of every connection's end, so it can forget it;
         // last words have nobody to go to here.
         let _ = context.pipeline.current().connection_closed(id).await;
     }
     match end {
-        Ok(end) => tracing::debug!(connection = id, ?end, "connection closed"),
-        Err(error) => tracing::debug!(connection = id, %error, "connection failed"),
+        Ok(end) => tracing::debug!(connection = id, %peer, ?end, "connection closed"),
+        Err(error) => tracing::debug!(connection = id, %peer, %error, "connection failed"),
     }
     drop(active);
 }
@@ -116,8 +139,9 @@ impl Drop for ActiveConnection {
 enum End {
     /// The client sent end of file; everything was answered.
     ClientFinished,
-    /// The server is shutting down.
-    Shutdown,
+    /// The server shut down: every line read was answered, last words
+    /// sent, the connection closed cleanly.
+    Drained,
     /// The connection was closed after an error line.
     ClosedOnError,
     /// No line was completed within the idle timeout.
@@ -126,6 +150,8 @@ enum End {
 
 struct Connection {
     id: u64,
+    /// The client (as the PROXY header told, behind a balancer).
+    peer: std::net::SocketAddr,
     stream: TcpStream,
     read_buffer: BytesMut,
     /// How much the next read asks for; grows while reads fill it.
@@ -136,6 +162,11 @@ struct Connection {
 }
 
 impl Connection {
+    /// The connection in logs: its id and its client.
+    fn who(&self) -> (u64, std::net::SocketAddr) {
+        (self.id, self.peer)
+    }
+
     async fn run(&mut self) -> std::io::Result<End> {
         self.stream.set_nodelay(true)?;
         let opened = self
@@ -149,12 +180,12 @@ impl Connection {
             Err(error) if error.kind() == FailureKind::Overloaded => {
                 // No instance was free to greet: the client sent nothing
                 // yet, so an error line would answer nothing it sent.
-                note_unanswered_failure(&self.context, self.id, &error);
+                note_unanswered_failure(&self.context, self.who(), &error);
             }
             Err(error) => {
                 if answer_plugin_failure(
                     &self.context,
-                    self.id,
+                    self.who(),
                     &error,
                     &[],
                     &mut self.write_buffer,
@@ -183,7 +214,7 @@ impl Connection {
             let want = self.read_buffer.capacity() - self.read_buffer.len();
             let read = tokio::select! {
                 biased;
-                _ = &mut shutdown => return Ok(End::Shutdown),
+                _ = &mut shutdown => return self.drain().await,
                 read = self.stream.read_buf(&mut self.read_buffer) => read?,
                 _ = &mut idle, if idle_timeout.is_some() => {
                     let timeout = idle_timeout.unwrap_or_default();
@@ -291,7 +322,7 @@ impl Connection {
                             pipeline.note_malformed_reply();
                             answer_plugin_failure(
                                 &self.context,
-                                self.id,
+                                self.who(),
                                 &PluginError::Refused(malformed.to_string()),
                                 &consumed,
                                 &mut self.write_buffer,
@@ -301,7 +332,7 @@ impl Connection {
                 }
                 Err(error) => answer_plugin_failure(
                     &self.context,
-                    self.id,
+                    self.who(),
                     &error,
                     &consumed,
                     &mut self.write_buffer,
@@ -332,7 +363,7 @@ impl Connection {
             }
             Err(error) => answer_plugin_failure(
                 &self.context,
-                self.id,
+                self.who(),
                 &error,
                 &chunk,
                 &mut self.write_buffer,
@@ -344,6 +375,24 @@ impl Connection {
     /// The client sent EOF and every line is answered: last words, then
     /// close our side too.
     async fn finish(&mut self) -> std::io::Result<End> {
+        self.say_last_words().await?;
+        self.stream.shutdown().await?;
+        Ok(End::ClientFinished)
+    }
+
+    /// The server is shutting down, and every line read so far is answered
+    /// (a line not yet whole was never read as a line): last words, end of
+    /// file, and input that arrives meanwhile is read and dropped, so the
+    /// close is clean rather than a reset. A client that resends what was
+    /// not answered (`yell-host client --reconnect`) loses nothing.
+    async fn drain(&mut self) -> std::io::Result<End> {
+        self.say_last_words().await?;
+        self.close_after_error().await;
+        Ok(End::Drained)
+    }
+
+    /// Tells the plugin the connection ends and writes its last words.
+    async fn say_last_words(&mut self) -> std::io::Result<()> {
         let closed = self
             .context
             .pipeline
@@ -353,22 +402,20 @@ impl Connection {
         match closed {
             Ok(last_words) => self.write_buffer.extend_from_slice(&last_words),
             Err(error) if error.kind() == FailureKind::Overloaded => {
-                note_unanswered_failure(&self.context, self.id, &error);
+                note_unanswered_failure(&self.context, self.who(), &error);
             }
             Err(error) => {
-                answer_plugin_failure(&self.context, self.id, &error, &[], &mut self.write_buffer);
+                answer_plugin_failure(&self.context, self.who(), &error, &[], &mut self.write_buffer);
             }
         }
-        self.flush().await?;
-        self.stream.shutdown().await?;
-        Ok(End::ClientFinished)
+        self.flush().await
     }
 
-    /// Closes after an error line so that the client can read it: closing
-    /// with unread input would send a reset, and a reset makes the client's
-    /// system drop what it had received, error line included. So: send end
-    /// of file, then read and discard what the client still sends, for a
-    /// bounded time, before closing.
+    /// Closes so that the client can read everything sent (an error line,
+    /// last words): closing with unread input would send a reset, and a
+    /// reset makes the client's system drop what it had received. So: send
+    /// end of file, then read and discard what the client still sends, for
+    /// a bounded time, before closing.
     async fn close_after_error(&mut self) {
         if self.stream.shutdown().await.is_err() {
             return;
@@ -423,7 +470,7 @@ impl Connection {
 /// Returns whether the connection must be closed.
 fn answer_plugin_failure(
     context: &ConnectionContext,
-    connection: u64,
+    (connection, peer): (u64, std::net::SocketAddr),
     error: &PluginError,
     input: &[u8],
     out: &mut Vec<u8>,
@@ -431,6 +478,7 @@ fn answer_plugin_failure(
     context.stats.plugin_failed(error.kind());
     tracing::warn!(
         connection,
+        %peer,
         plugin = context.pipeline.current().name(),
         kind = error.kind().name(),
         "plugin call failed: {error}"
@@ -452,10 +500,15 @@ fn answer_plugin_failure(
 }
 
 /// Counts and logs a failed greeting or last words that gets no error line.
-fn note_unanswered_failure(context: &ConnectionContext, connection: u64, error: &PluginError) {
+fn note_unanswered_failure(
+    context: &ConnectionContext,
+    (connection, peer): (u64, std::net::SocketAddr),
+    error: &PluginError,
+) {
     context.stats.plugin_failed(error.kind());
     tracing::debug!(
         connection,
+        %peer,
         kind = error.kind().name(),
         "no greeting or last words: {error}"
     );

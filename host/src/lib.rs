@@ -22,6 +22,7 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod plugin;
+pub mod proxy_protocol;
 pub mod reload;
 pub mod server;
 pub mod slow_lane;

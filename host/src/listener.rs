@@ -17,10 +17,6 @@ use tokio::net::TcpStream;
 use crate::connection::{push_error_line, serve_connection, ActiveConnection, ConnectionContext};
 use crate::stats::Summary;
 
-/// How long shutdown waits for connections to write their last replies
-/// before giving up on them (a client that never reads would hold it).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
 /// A bound listener, not yet accepting.
 pub struct Listener {
     listener: TcpListener,
@@ -52,9 +48,12 @@ impl Listener {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until the context's shutdown token is cancelled, then waits
-    /// for the connections to finish and returns the final counters.
-    pub async fn run(self) -> Summary {
+    /// Serves until the context's shutdown token is cancelled, then stops
+    /// accepting, waits up to `finish_within()` (asked then) for the
+    /// connections to answer what they read and close, and returns the
+    /// final counters (a client that never reads its replies is given up
+    /// on then).
+    pub async fn run(self, finish_within: impl FnOnce() -> Duration) -> Summary {
         let tracker = TaskTracker::new();
         let next_id = AtomicU64::new(1);
         let shutdown = self.context.shutdown.clone();
@@ -88,18 +87,19 @@ impl Listener {
             }
         }
         drop(self.listener);
+        let finish_within = finish_within();
         tracker.close();
         let active = self.context.stats.connections_active();
         if active > 0 {
             tracing::info!(active, "shutting down: finishing open connections");
         }
-        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        if tokio::time::timeout(finish_within, tracker.wait())
             .await
             .is_err()
         {
             tracing::warn!(
                 left = self.context.stats.connections_active(),
-                "connections still open after {SHUTDOWN_GRACE:?}; closing them"
+                "connections still open after {finish_within:?}; closing them"
             );
         }
         self.context

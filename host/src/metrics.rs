@@ -88,6 +88,10 @@ fn describe() {
         "yell_idle_timeouts_total",
         "Connections closed by --idle-timeout."
     );
+    describe_counter!(
+        "yell_proxy_headers_refused_total",
+        "Connections closed for a missing, bad, slow or oversized PROXY protocol header."
+    );
     describe_gauge!(
         "yell_plugin_generation",
         "The plugin generation serving: 1 at start, one more per successful reload."
@@ -167,6 +171,8 @@ impl Metrics {
         metrics::counter!("yell_plugin_line_errors_total").absolute(summary.line_errors);
         metrics::counter!("yell_lines_too_long_total").absolute(summary.lines_too_long);
         metrics::counter!("yell_idle_timeouts_total").absolute(summary.idle_timeouts);
+        metrics::counter!("yell_proxy_headers_refused_total")
+            .absolute(summary.proxy_headers_refused);
         let pipeline = self.pipeline.current();
         metrics::gauge!("yell_plugin_generation").set(pipeline.generation() as f64);
         metrics::gauge!("yell_plugin_instances_pooled").set(pipeline.idle_instances() as f64);

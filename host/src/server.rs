@@ -55,6 +55,16 @@ pub struct ServerConfig {
     pub stats_interval: Option<Duration>,
     /// The admin endpoint (metrics, health, reload); `None`: off.
     pub admin: Option<AdminConfig>,
+    /// After the shutdown signal: how long to go on serving and accepting
+    /// while reporting not-ready, so that load balancers' health checks
+    /// notice before connections are closed.
+    pub drain_grace: Duration,
+    /// After the shutdown signal: how long in all until the process gives
+    /// up on connections that have not finished (grace included).
+    pub drain_timeout: Duration,
+    /// Expect a PROXY protocol header (v1 or v2) on every connection,
+    /// within this long; `None`: none expected.
+    pub proxy_header_timeout: Option<Duration>,
 }
 
 /// Serves until `shutdown` completes, then drains: stops accepting, lets
@@ -86,16 +96,21 @@ pub async fn run(
     let reloads = Reloads::new(pipeline.clone());
     let stats = Arc::new(Stats::default());
 
-    // Cancelled at shutdown: connections finish, readiness turns off.
+    // The drain, in the order load balancers need: at the signal,
+    // `draining` (readiness turns off, serving goes on); after the grace,
+    // `closing` (no more accepts; connections answer what they read, say
+    // their last words and close cleanly).
     let draining = CancellationToken::new();
+    let closing = CancellationToken::new();
     let context = ConnectionContext {
         pipeline: pipeline.clone(),
         framing: config.framing,
         framer: LineFramer::new(config.max_line_length),
         on_plugin_error: config.on_plugin_error,
         idle_timeout: config.idle_timeout,
+        proxy_header_timeout: config.proxy_header_timeout,
         stats: stats.clone(),
-        shutdown: draining.clone(),
+        shutdown: closing.clone(),
     };
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("listening for SIGHUP")?;
@@ -157,12 +172,33 @@ pub async fn run(
         ));
     }
     tokio::spawn(reload_on_hangup(hangup, reloads, draining.clone()));
-    let drain = draining.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        drain.cancel();
+    let drain_grace = config.drain_grace;
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    tokio::spawn({
+        let (draining, closing, signalled) = (draining.clone(), closing.clone(), signalled.clone());
+        async move {
+            shutdown.await;
+            let _ = signalled.set(tokio::time::Instant::now());
+            draining.cancel();
+            if !drain_grace.is_zero() {
+                tracing::info!(
+                    "draining: not ready; serving for {} more before closing connections",
+                    humantime::format_duration(drain_grace)
+                );
+                tokio::time::sleep(drain_grace).await;
+            }
+            closing.cancel();
+        }
     });
-    let summary = listener.run().await;
+    // What is left of the drain timeout once accepting stops.
+    let summary = listener
+        .run(move || {
+            let since_signal = signalled
+                .get()
+                .map_or(Duration::ZERO, |signalled| signalled.elapsed());
+            config.drain_timeout.saturating_sub(since_signal)
+        })
+        .await;
     admin_stop.cancel();
     Ok(summary)
 }

@@ -43,6 +43,8 @@ pub struct Shared {
     pub live_errors: AtomicU64,
     /// Latencies of every connection, merged a few times a second.
     pub latencies: Mutex<Histogram<u64>>,
+    /// With `--reconnect`: where to connect again after a clean close.
+    pub reconnect_to: Option<String>,
 }
 
 /// Why a connection stopped early.
@@ -89,7 +91,15 @@ pub struct Outcome {
     pub mismatches: u64,
     pub shown_mismatches: Vec<Mismatch>,
     pub failure: Option<(Failure, String)>,
+    /// Times the connection was made again after the server closed it.
+    pub reconnects: u64,
+    /// Lines sent again on a new connection because the old one closed
+    /// before answering them.
+    pub resent: u64,
 }
+
+/// How long `--reconnect` keeps trying to connect again.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A line sent and not yet fully answered.
 struct InFlight {
@@ -185,11 +195,53 @@ impl Connection<'_> {
                 }
             };
             match read {
+                Ok(0) if shared.reconnect_to.is_some() => self.reconnect().await?,
                 Ok(0) => return Err((Failure::Closed, "the server closed the connection".into())),
                 Ok(read) => self.take_replies(read),
                 Err(error) => return Err((Failure::of(&error), format!("read: {error}"))),
             }
         }
+    }
+
+    /// The server closed the connection cleanly (a drain): connects again
+    /// and resends every line it had not answered (whole: a reply cut short
+    /// is dropped, and comes again in full).
+    async fn reconnect(&mut self) -> Step {
+        let addr = self
+            .shared
+            .reconnect_to
+            .as_deref()
+            .expect("reconnecting only with --reconnect");
+        let give_up = Instant::now() + RECONNECT_TIMEOUT;
+        let stream = loop {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => break stream,
+                Err(error) if Instant::now() >= give_up => {
+                    return Err((
+                        Failure::of(&error),
+                        format!("reconnect to {addr}: {error}"),
+                    ))
+                }
+                // A balancer may need a moment to route around the server.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        self.stream = stream;
+        self.outcome.reconnects += 1;
+        self.filled = 0;
+        self.reply_start = 0;
+        self.reply_lines_seen = 0;
+        let lines = &self.shared.workload.lines;
+        let mut burst = Vec::new();
+        for line in &self.in_flight {
+            burst.extend_from_slice(&lines[line.index]);
+        }
+        self.outcome.resent += self.in_flight.len() as u64;
+        self.stream
+            .write_all(&burst)
+            .await
+            .map_err(|error| (Failure::of(&error), format!("write after reconnecting: {error}")))
     }
 
     /// When the next line is due in an open-loop run.

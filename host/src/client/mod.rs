@@ -97,6 +97,12 @@ pub struct ClientArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+
+    /// When the server closes a connection cleanly (a drain, a restart
+    /// behind a balancer), connect again and resend the lines it had not
+    /// answered, instead of counting a `closed` error.
+    #[arg(long)]
+    pub reconnect: bool,
 }
 
 impl ClientArgs {
@@ -169,6 +175,7 @@ impl ClientArgs {
             live_lines: AtomicU64::new(0),
             live_errors: AtomicU64::new(0),
             latencies: Mutex::new(latency::empty()),
+            reconnect_to: self.reconnect.then(|| self.addr.clone()),
         });
         let tasks: Vec<_> = streams
             .into_iter()

@@ -31,6 +31,10 @@ pub struct Report {
     /// Lines answered on the slowest and the fastest connection.
     slowest: u64,
     fastest: u64,
+    /// With `--reconnect`: connections made again, lines sent again.
+    reconnect: bool,
+    reconnects: u64,
+    resent: u64,
 }
 
 const FAILURE_KINDS: [Failure; 4] = [
@@ -87,6 +91,9 @@ impl Report {
                 .collect(),
             slowest: outcomes.iter().map(|o| o.lines).min().unwrap_or(0),
             fastest: outcomes.iter().map(|o| o.lines).max().unwrap_or(0),
+            reconnect: args.reconnect,
+            reconnects: outcomes.iter().map(|o| o.reconnects).sum(),
+            resent: outcomes.iter().map(|o| o.resent).sum(),
         }
     }
 
@@ -144,6 +151,8 @@ impl Report {
                 "expected": String::from_utf8_lossy(&m.expected),
             })).collect::<Vec<_>>(),
             "failure_messages": self.failure_messages,
+            "reconnects": self.reconnects,
+            "resent_lines": self.resent,
         })
     }
 }
@@ -199,6 +208,13 @@ impl fmt::Display for Report {
         )?;
         for message in self.failure_messages.iter().take(5) {
             writeln!(f, "  {message}")?;
+        }
+        if self.reconnect {
+            writeln!(
+                f,
+                "reconnects: {} ({} unanswered lines sent again)",
+                self.reconnects, self.resent
+            )?;
         }
         let spread = if self.slowest > 0 {
             self.fastest as f64 / self.slowest as f64

@@ -44,6 +44,8 @@ pub struct Stats {
     lines_too_long: AtomicU64,
     /// Connections closed by the idle timeout.
     idle_timeouts: AtomicU64,
+    /// Connections closed for a missing or bad PROXY protocol header.
+    proxy_headers_refused: AtomicU64,
     /// Plugin call durations, since the last drain.
     call_time: ShardedHistogram,
     /// Plugin time per line (call duration / lines in the call), since the
@@ -74,6 +76,7 @@ impl Default for Stats {
             line_errors: AtomicU64::new(0),
             lines_too_long: AtomicU64::new(0),
             idle_timeouts: AtomicU64::new(0),
+            proxy_headers_refused: AtomicU64::new(0),
             call_time: ShardedHistogram::default(),
             line_time: ShardedHistogram::default(),
             drained: Mutex::new(Drained {
@@ -139,6 +142,10 @@ impl Stats {
         self.idle_timeouts.fetch_add(1, Relaxed);
     }
 
+    pub fn proxy_header_refused(&self) {
+        self.proxy_headers_refused.fetch_add(1, Relaxed);
+    }
+
     /// Moves what the histograms recorded since the last call into the
     /// totals, and returns that interval's plugin call times.
     pub fn drain_interval(&self) -> Histogram<u64> {
@@ -165,6 +172,7 @@ impl Stats {
             line_errors: self.line_errors.load(Relaxed),
             lines_too_long: self.lines_too_long.load(Relaxed),
             idle_timeouts: self.idle_timeouts.load(Relaxed),
+            proxy_headers_refused: self.proxy_headers_refused.load(Relaxed),
             log_lines_dropped: crate::logging::dropped_lines(),
         }
     }
@@ -202,6 +210,7 @@ pub struct Counters {
     pub line_errors: u64,
     pub lines_too_long: u64,
     pub idle_timeouts: u64,
+    pub proxy_headers_refused: u64,
     /// Log lines dropped because the log's reader kept up with none of them.
     pub log_lines_dropped: u64,
 }
