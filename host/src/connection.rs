@@ -209,28 +209,35 @@ impl Connection {
         let mut idle = std::pin::pin!(tokio::time::sleep(
             idle_timeout.unwrap_or(Duration::MAX / 4)
         ));
+        // Bytes that came in with a PROXY header are answered before the
+        // first read.
+        let mut came_with_header = !self.read_buffer.is_empty();
         loop {
             self.read_buffer.reserve(self.read_size);
             let want = self.read_buffer.capacity() - self.read_buffer.len();
-            let read = tokio::select! {
-                biased;
-                _ = &mut shutdown => return self.drain().await,
-                read = self.stream.read_buf(&mut self.read_buffer) => read?,
-                _ = &mut idle, if idle_timeout.is_some() => {
-                    let timeout = idle_timeout.unwrap_or_default();
-                    let due = last_progress + timeout;
-                    if Instant::now() < due {
-                        idle.as_mut().reset(due);
-                        continue;
+            let read = if std::mem::take(&mut came_with_header) {
+                self.read_buffer.len()
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => return self.drain().await,
+                    read = self.stream.read_buf(&mut self.read_buffer) => read?,
+                    _ = &mut idle, if idle_timeout.is_some() => {
+                        let timeout = idle_timeout.unwrap_or_default();
+                        let due = last_progress + timeout;
+                        if Instant::now() < due {
+                            idle.as_mut().reset(due);
+                            continue;
+                        }
+                        push_error_line(
+                            &mut self.write_buffer,
+                            &format!("idle timeout: no complete line for {}", humantime::format_duration(timeout)),
+                        );
+                        self.context.stats.idle_timeout();
+                        self.flush().await?;
+                        self.close_after_error().await;
+                        return Ok(End::IdleTimeout);
                     }
-                    push_error_line(
-                        &mut self.write_buffer,
-                        &format!("idle timeout: no complete line for {}", humantime::format_duration(timeout)),
-                    );
-                    self.context.stats.idle_timeout();
-                    self.flush().await?;
-                    self.close_after_error().await;
-                    return Ok(End::IdleTimeout);
                 }
             };
             if read == want && self.read_size < READ_CHUNK {
@@ -405,7 +412,13 @@ impl Connection {
                 note_unanswered_failure(&self.context, self.who(), &error);
             }
             Err(error) => {
-                answer_plugin_failure(&self.context, self.who(), &error, &[], &mut self.write_buffer);
+                answer_plugin_failure(
+                    &self.context,
+                    self.who(),
+                    &error,
+                    &[],
+                    &mut self.write_buffer,
+                );
             }
         }
         self.flush().await

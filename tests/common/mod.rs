@@ -189,10 +189,15 @@ impl ServerProcess {
 
     /// Sends `signal`, waits for the exit, and returns the exit status and
     /// what was printed on stdout after the listening line.
-    pub fn stop_with(mut self, signal: libc::c_int) -> (ExitStatus, String) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: sending a signal to our own child process.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    pub fn stop_with(self, signal: libc::c_int) -> (ExitStatus, String) {
+        self.signal(signal);
+        self.wait_for_exit()
+    }
+
+    /// Waits for the server to exit by itself (after a signal sent with
+    /// [`ServerProcess::signal`]); returns the exit status and what was
+    /// printed on stdout after the listening line.
+    pub fn wait_for_exit(mut self) -> (ExitStatus, String) {
         let status = wait_with_timeout(&mut self.child, STEP_TIMEOUT);
         let mut printed = Vec::new();
         let stdout = self.stdout.lock().unwrap();

@@ -217,10 +217,7 @@ impl Connection<'_> {
             match TcpStream::connect(addr).await {
                 Ok(stream) => break stream,
                 Err(error) if Instant::now() >= give_up => {
-                    return Err((
-                        Failure::of(&error),
-                        format!("reconnect to {addr}: {error}"),
-                    ))
+                    return Err((Failure::of(&error), format!("reconnect to {addr}: {error}")))
                 }
                 // A balancer may need a moment to route around the server.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -238,10 +235,12 @@ impl Connection<'_> {
             burst.extend_from_slice(&lines[line.index]);
         }
         self.outcome.resent += self.in_flight.len() as u64;
-        self.stream
-            .write_all(&burst)
-            .await
-            .map_err(|error| (Failure::of(&error), format!("write after reconnecting: {error}")))
+        self.stream.write_all(&burst).await.map_err(|error| {
+            (
+                Failure::of(&error),
+                format!("write after reconnecting: {error}"),
+            )
+        })
     }
 
     /// When the next line is due in an open-loop run.
