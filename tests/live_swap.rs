@@ -508,3 +508,32 @@ fn a_file_written_in_place_is_loaded_once_complete() {
     stream.write_all(b"abc\n").unwrap();
     assert_eq!(read_line(&mut stream), "ABC\n");
 }
+
+#[test]
+fn a_kubernetes_volume_update_reloads() {
+    // How the kubelet lays out a ConfigMap volume and updates it: the files
+    // live in a timestamped folder, `..data` links to it, each file is a
+    // link through `..data`; an update writes a new folder and renames a new
+    // `..data` link over the old one. The plugin's own path never changes.
+    use std::os::unix::fs::symlink;
+    let dir = scratch("kubernetes");
+    let first = dir.join("..2026_11_26_10_00_00.1");
+    std::fs::create_dir(&first).unwrap();
+    std::fs::write(first.join("live.wasm"), plugin_bytes("uppercase")).unwrap();
+    symlink("..2026_11_26_10_00_00.1", dir.join("..data")).unwrap();
+    symlink("..data/live.wasm", dir.join("live.wasm")).unwrap();
+    let server = start_live(&dir.join("live.wasm"), &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "ABC\n");
+
+    let second = dir.join("..2026_11_26_10_05_00.2");
+    std::fs::create_dir(&second).unwrap();
+    std::fs::write(second.join("live.wasm"), plugin_bytes("reverse")).unwrap();
+    symlink("..2026_11_26_10_05_00.2", dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    std::fs::remove_dir_all(&first).unwrap();
+    server.wait_for_log(&["file change: plugin generation 2 serving"]);
+    stream.write_all(b"abc\n").unwrap();
+    assert_eq!(read_line(&mut stream), "cba\n");
+}

@@ -12,6 +12,10 @@
 //!   loaded anyway fails to load, is reported, and leaves the old plugin
 //!   serving; the writes that follow trigger a reload again.
 //!
+//! Kubernetes updates a mounted ConfigMap or Secret by swapping a `..data`
+//! symlink (the plugin's own path, a symlink through it, gets no event):
+//! a change to `..data` in a watched folder reloads too.
+//!
 //! Where plugins must be signed, a change to a signature file (`X.wasm.sig`)
 //! reloads too, so a new plugin loads once both it and its signature are in
 //! place, in whichever order they were written.
@@ -120,6 +124,14 @@ fn watched_path(path: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((folder, file))
 }
 
+/// Whether `path` is the symlink through which a Kubernetes volume's files
+/// are reached (`..data`, made as `..data_tmp` and renamed over it).
+fn is_kubernetes_data_link(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name == "..data" || name == "..data_tmp")
+}
+
 /// How long to wait after `event` before reloading, or `None` if it is not
 /// a change to one of `files`.
 fn settle_time(
@@ -136,6 +148,13 @@ fn settle_time(
             return Some(debounce);
         }
     };
+    if event.paths.iter().any(|path| is_kubernetes_data_link(path)) {
+        // The whole volume moved to new files at once.
+        return match event.kind {
+            EventKind::Access(_) => None,
+            _ => Some(SETTLE),
+        };
+    }
     if !event.paths.iter().any(|path| files.contains(path)) {
         return None;
     }
