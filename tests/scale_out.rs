@@ -40,6 +40,23 @@ fn read_until_eof(stream: &mut TcpStream, wait: Duration) -> Result<Vec<u8>, std
     stream.read_to_end(&mut got).map(|_| got)
 }
 
+/// Reads one reply line, or nothing if the server closes first.
+fn read_until_eof_after_line(stream: &mut TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\n") {
+        match stream.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => got.push(byte[0]),
+            Err(error) => panic!("reset or stuck: {error}"),
+        }
+    }
+    got
+}
+
 /// The number after `Lines: ` in a shutdown summary.
 fn summary_lines(summary: &str) -> u64 {
     summary
@@ -325,4 +342,134 @@ fn a_host_drained_behind_haproxy_loses_no_line() {
     // the 2 lines of the address check.
     assert_eq!(lines_a + lines_b, answered + 2 + haproxy.probes);
     drop(haproxy);
+}
+
+#[test]
+fn two_reuse_port_processes_share_a_port_and_both_serve() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    // `--listen` comes last, so it wins over the one the helper adds.
+    let args = ["--reuse-port", "--no-watch", "--listen", addr.as_str()];
+    let first = ServerProcess::start(&args);
+    let second = ServerProcess::start(&args);
+    assert_eq!(first.addr, second.addr);
+    for _ in 0..64 {
+        let mut stream = TcpStream::connect(first.addr).unwrap();
+        stream.write_all(b"shared\n").unwrap();
+        assert_eq!(read_line(&mut stream), "SHARED\n");
+    }
+    let (_, first_summary) = first.terminate();
+    let (_, second_summary) = second.terminate();
+    let (a, b) = (
+        summary_lines(&first_summary),
+        summary_lines(&second_summary),
+    );
+    assert_eq!(a + b, 64);
+    assert!(a > 0 && b > 0, "one process served all: {a} and {b}");
+}
+
+/// Starts a server on an inherited listening socket, as systemd's socket
+/// activation does: the socket as file descriptor 3, `LISTEN_FDS=1`.
+fn start_activated(socket: &TcpListener, extra: &[&str]) -> ServerProcess {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = socket.as_raw_fd();
+    ServerProcess::start_customized(&[], extra, "info", move |command| {
+        command.env("LISTEN_FDS", "1");
+        // SAFETY: dup2 and fcntl are async-signal-safe; they run in the
+        // child between fork and exec, making the socket its descriptor 3,
+        // kept open across exec.
+        unsafe {
+            command.pre_exec(move || {
+                let done = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if done < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })
+}
+
+#[test]
+fn an_upgrade_on_an_activated_socket_refuses_no_connection_and_loses_no_line() {
+    // The socket outlives both processes, as systemd keeps it.
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let old = start_activated(&socket, &["--no-watch"]);
+    assert_eq!(old.addr, addr, "the inherited socket is used, not --listen");
+
+    // Load, with new connections opening all the time: a client that
+    // reconnects, and a stream of short connections.
+    let client = Command::new(binary())
+        .args(["client", "--addr", &addr.to_string()])
+        .args([
+            "-n",
+            "4",
+            "--depth",
+            "8",
+            "-d",
+            "3s",
+            "--reconnect",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let short_connections = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let (mut answered, mut refused) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match TcpStream::connect(addr) {
+                    Ok(mut stream) => {
+                        // A connection the old process took just before it
+                        // drained ends cleanly unanswered: it goes again.
+                        let _ = stream.write_all(b"short\n");
+                        let reply = read_until_eof_after_line(&mut stream);
+                        match reply.as_slice() {
+                            b"SHORT\n" => answered += 1,
+                            b"" => {}
+                            other => panic!("{:?}", String::from_utf8_lossy(other)),
+                        }
+                    }
+                    Err(_) => refused += 1,
+                }
+            }
+            (answered, refused)
+        }
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    // The upgrade: the new process starts on the same socket, then the old
+    // one drains.
+    let upgrade_started = Instant::now();
+    let new = start_activated(&socket, &["--no-watch"]);
+    old.signal(libc::SIGTERM);
+    let (old_status, old_summary) = old.wait_for_exit();
+    let upgrade_took = upgrade_started.elapsed();
+    assert!(old_status.success());
+    let output = client.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (short_answered, refused) = short_connections.join().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
+    let (_, new_summary) = new.terminate();
+    let answered = report["lines"].as_u64().unwrap();
+    let (old_lines, new_lines) = (summary_lines(&old_summary), summary_lines(&new_summary));
+    eprintln!(
+        "upgrade on an activated socket: {upgrade_took:?} from the new process's start to the old one's exit; client answered {answered} lines ({} reconnects), {short_answered} short connections, {refused} refused; old answered {old_lines}, new {new_lines}",
+        report["reconnects"]
+    );
+    assert!(output.status.success(), "{report:#}");
+    assert_eq!(refused, 0);
+    assert_eq!(report["errors"]["refused"], 0);
+    assert_eq!(report["errors"]["reset"], 0);
+    assert!(new_lines > 0, "the new process served nothing");
+    assert_eq!(old_lines + new_lines, answered + short_answered);
 }

@@ -17,6 +17,7 @@ use crate::client::ClientArgs;
 use crate::connection::OnPluginError;
 use crate::framing::Framing;
 use crate::limits::{Isolation, PluginLimits, DEFAULT_WALL_MULTIPLE};
+use crate::listener::ListenOn;
 use crate::logging::LogFormat;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
@@ -174,8 +175,20 @@ impl ReloadArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port, printed at start).
-    #[arg(short, long, default_value = "127.0.0.1:1234")]
+    /// Ignored when a listening socket is passed by socket activation
+    /// (`LISTEN_FDS`, as systemd does).
+    #[arg(
+        short,
+        long,
+        default_value = "127.0.0.1:1234",
+        overrides_with = "listen"
+    )]
     pub listen: SocketAddr,
+
+    /// Let several processes listen on the same address (`SO_REUSEPORT`):
+    /// the kernel spreads new connections between them.
+    #[arg(long)]
+    pub reuse_port: bool,
 
     /// The plugin component: a path, or a bare name looked up in the plugin
     /// folder (`uppercase.wasm`, or just `uppercase`). Given several times,
@@ -369,7 +382,9 @@ impl ServeArgs {
     /// Checks the options and resolves them into the server's
     /// configuration: plugins located, pins matched to plugins, keys and
     /// token read.
-    pub fn config(self) -> Result<ServerConfig> {
+    /// `inherited` is the listening socket passed by socket activation, if
+    /// any ([`crate::listener::inherited_socket`]).
+    pub fn config(self, inherited: Option<std::net::TcpListener>) -> Result<ServerConfig> {
         if self.plugin_timeout.is_zero() {
             bail!("--plugin-timeout must be more than zero");
         }
@@ -430,8 +445,15 @@ impl ServeArgs {
                 .clone()
                 .or_else(CompileCache::default_dir)
         };
+        let listen = match inherited {
+            Some(socket) => ListenOn::Inherited(socket),
+            None => ListenOn::Address {
+                addr: self.listen,
+                reuse_port: self.reuse_port,
+            },
+        };
         Ok(ServerConfig {
-            listen: self.listen,
+            listen,
             plugins,
             trust,
             limits: PluginLimits {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 
 use tokio::io::AsyncWriteExt;
@@ -16,6 +16,32 @@ use tokio::net::TcpStream;
 
 use crate::connection::{push_error_line, serve_connection, ActiveConnection, ConnectionContext};
 use crate::stats::Summary;
+
+/// Where the listener's socket comes from.
+#[derive(Debug)]
+pub enum ListenOn {
+    /// Bind this address; with `reuse_port`, several processes may bind it
+    /// and the kernel spreads connections between them (`SO_REUSEPORT`).
+    Address { addr: SocketAddr, reuse_port: bool },
+    /// A listening socket this process was given: by systemd socket
+    /// activation, or by whatever started it the same way (`LISTEN_FDS`).
+    /// Connections wait in its queue while one process hands over to the
+    /// next, so an upgrade refuses none.
+    Inherited(std::net::TcpListener),
+}
+
+/// The listening socket passed by socket activation (`LISTEN_FDS=1`, the
+/// socket as file descriptor 3), if any. Call it before threads start: it
+/// reads and clears the environment variables, so child processes do not
+/// inherit them.
+pub fn inherited_socket() -> Result<Option<std::net::TcpListener>> {
+    listenfd::ListenFd::from_env()
+        .take_tcp_listener(0)
+        .context("the socket passed by LISTEN_FDS is not a TCP listening socket")
+}
+
+/// Connections waiting to be accepted, at most: the kernel's queue.
+const BACKLOG: u32 = 1024;
 
 /// A bound listener, not yet accepting.
 pub struct Listener {
@@ -26,16 +52,21 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `addr`; the plugin in `context` is already loaded, so a bad
-    /// plugin fails before anything listens.
+    /// Binds (or takes) the socket; the plugin in `context` is already
+    /// loaded, so a bad plugin fails before anything listens.
     pub async fn bind(
-        addr: SocketAddr,
+        listen_on: ListenOn,
         context: ConnectionContext,
         max_connections: u64,
     ) -> Result<Self> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = match listen_on {
+            ListenOn::Inherited(socket) => {
+                socket.set_nonblocking(true)?;
+                TcpListener::from_std(socket).context("using the inherited socket")?
+            }
+            ListenOn::Address { addr, reuse_port } => bind_address(addr, reuse_port)
+                .with_context(|| format!("cannot listen on {addr}"))?,
+        };
         Ok(Listener {
             listener,
             context: Arc::new(context),
@@ -106,6 +137,21 @@ impl Listener {
             .stats
             .summary(self.context.pipeline.generation())
     }
+}
+
+fn bind_address(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As a plain bind does: a restart may reuse the port at once.
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Tells a connection past the limit why it is closed, and closes it.

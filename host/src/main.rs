@@ -8,8 +8,8 @@ use tracing_subscriber::EnvFilter;
 use yell_host::cli::{Cli, Command, ServeArgs};
 
 /// Serves until Ctrl-C or SIGTERM, then prints the summary.
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+async fn serve(args: ServeArgs, inherited: Option<std::net::TcpListener>) -> anyhow::Result<()> {
+    let config = args.config(inherited)?;
     let shutdown = yell_host::server::shutdown_signal()?;
     let summary = yell_host::server::run(config, shutdown).await?;
     println!("{summary}");
@@ -18,6 +18,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Read (and cleared from the environment) before any thread starts.
+    let inherited = match yell_host::listener::inherited_socket() {
+        Ok(inherited) => inherited,
+        Err(error) => {
+            eprintln!("yell-host: error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let filter = match &cli.log_level {
         Some(level) => EnvFilter::try_new(level),
         None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info")),
@@ -43,8 +51,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            None => serve(cli.serve).await,
-            Some(Command::Serve(args)) => serve(args).await,
+            None => serve(cli.serve, inherited).await,
+            Some(Command::Serve(args)) => serve(args, inherited).await,
             Some(Command::Client(client)) => client.execute().await,
             Some(Command::Reload(reload)) => reload.execute().await,
             Some(Command::Sign(sign)) => sign.execute(),

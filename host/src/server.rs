@@ -5,7 +5,6 @@
 //! returning the final figures.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,7 @@ use crate::admin::{self, Admin, AdminConfig};
 use crate::connection::{ConnectionContext, OnPluginError};
 use crate::framing::{Framing, LineFramer};
 use crate::limits::PluginLimits;
-use crate::listener::Listener;
+use crate::listener::{ListenOn, Listener};
 use crate::metrics::{self, Metrics};
 use crate::plugin::cache::CompileCache;
 use crate::plugin::provenance::TrustPolicy;
@@ -30,10 +29,11 @@ use crate::stats::{Stats, Summary};
 
 /// Everything [`run`] needs, checked and resolved (plugin paths located,
 /// keys read): what the command line turns into.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ServerConfig {
-    /// Where clients connect (port 0: any free port, printed at start).
-    pub listen: SocketAddr,
+    /// Where clients connect: an address (port 0: any free port, printed
+    /// at start) or an inherited socket.
+    pub listen: ListenOn,
     /// The plugin chain, in order.
     pub plugins: Vec<PluginSpec>,
     /// What a plugin file must prove before it loads.

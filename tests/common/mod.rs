@@ -64,6 +64,17 @@ impl ServerProcess {
     /// Like [`ServerProcess::start_logging`], run by `wrapper` (a command
     /// that execs the rest of its arguments, such as `prlimit ... --`).
     pub fn start_under(wrapper: &[&str], args: &[&str], log_filter: &str) -> Self {
+        Self::start_customized(wrapper, args, log_filter, |_| {})
+    }
+
+    /// Like [`ServerProcess::start_under`], with `customize` applied to the
+    /// command before it runs (extra environment, file descriptors...).
+    pub fn start_customized(
+        wrapper: &[&str],
+        args: &[&str],
+        log_filter: &str,
+        customize: impl FnOnce(&mut Command),
+    ) -> Self {
         let mut command = match wrapper.split_first() {
             Some((program, wrapper_args)) => {
                 let mut command = Command::new(program);
@@ -72,6 +83,7 @@ impl ServerProcess {
             }
             None => Command::new(binary()),
         };
+        customize(&mut command);
         let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
