@@ -473,3 +473,33 @@ fn an_upgrade_on_an_activated_socket_refuses_no_connection_and_loses_no_line() {
     assert!(new_lines > 0, "the new process served nothing");
     assert_eq!(old_lines + new_lines, answered + short_answered);
 }
+
+#[test]
+fn plugins_learn_the_real_client_address() {
+    let probe = common::testing_plugin("probe");
+    // Directly: the socket's own addresses.
+    let direct = ServerProcess::start(&["--plugin", &probe]);
+    let mut stream = direct.connect();
+    let (client, server) = (stream.local_addr().unwrap(), direct.addr);
+    assert!(read_line(&mut stream).starts_with("welcome"));
+    stream.write_all(b"peer\n").unwrap();
+    assert_eq!(read_line(&mut stream), format!("{client} -> {server}\n"));
+    // Behind a balancer: the PROXY header's.
+    let proxied = ServerProcess::start(&["--plugin", &probe, "--proxy-protocol"]);
+    let mut stream = proxied.connect();
+    stream
+        .write_all(b"PROXY TCP6 2001:db8::7 2001:db8::1 4000 1234\r\npeer\n")
+        .unwrap();
+    assert!(read_line(&mut stream).starts_with("welcome"));
+    assert_eq!(
+        read_line(&mut stream),
+        "[2001:db8::7]:4000 -> [2001:db8::1]:1234\n"
+    );
+    // A plugin built without the import (uppercase) loads and serves as before.
+    let plain = ServerProcess::start(&["--proxy-protocol"]);
+    let mut stream = plain.connect();
+    stream
+        .write_all(b"PROXY TCP4 192.0.2.7 198.51.100.1 1 2\r\nplain\n")
+        .unwrap();
+    assert_eq!(read_line(&mut stream), "PLAIN\n");
+}

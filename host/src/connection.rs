@@ -94,6 +94,12 @@ pub async fn serve_connection(
     }
     let peer = addrs.peer;
     tracing::debug!(connection = id, %peer, local = %addrs.local, "connection opened");
+    // Plugins may ask whom the connection is for while it is served.
+    let _open = context
+        .pipeline
+        .runtime()
+        .connections()
+        .open(id, peer, addrs.local);
     let mut connection = Connection {
         id,
         peer,

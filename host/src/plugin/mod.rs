@@ -16,6 +16,7 @@
 pub mod cache;
 pub mod call;
 pub mod chain;
+pub mod connections;
 pub mod failure;
 pub mod locate;
 pub mod log;
@@ -65,6 +66,8 @@ pub const PLUGIN_WORLD: &str = "yell:plugin/plugin@0.1.0";
 /// place in the count of live instances.
 pub struct PluginState {
     limiter: InstanceLimiter,
+    /// The open client connections, for the `connection.info` import.
+    connections: Arc<connections::OpenConnections>,
     log: Arc<log::PluginLog>,
     clock: CallClock,
     /// Set when the plugin said it panicked: its trap is then a panic.
@@ -73,6 +76,17 @@ pub struct PluginState {
 }
 
 impl bindings::yell::plugin::types::Host for PluginState {}
+
+impl bindings::yell::plugin::connection::Host for PluginState {
+    fn info(&mut self, conn: u64) -> Option<bindings::yell::plugin::connection::ConnectionInfo> {
+        self.connections.get(conn).map(|addresses| {
+            bindings::yell::plugin::connection::ConnectionInfo {
+                peer: addresses.peer.to_string(),
+                local: addresses.local.to_string(),
+            }
+        })
+    }
+}
 
 impl bindings::yell::plugin::log::Host for PluginState {
     fn log(&mut self, level: bindings::yell::plugin::log::Level, message: String) {
@@ -108,6 +122,8 @@ pub struct PluginRuntime {
     logs: log::PluginLogs,
     /// Every plugin's calls, lines and failures, by plugin name.
     usages: PluginUsages,
+    /// The open client connections, for plugins that ask about them.
+    connections: Arc<connections::OpenConnections>,
     /// Compiled plugins kept across runs; none when turned off.
     cache: Option<CompileCache>,
     /// What a plugin file must prove before it is compiled.
@@ -151,6 +167,7 @@ impl PluginRuntime {
             budget: MemoryBudget::new(limits.total_memory_bytes),
             logs: log::PluginLogs::new(limits.log_lines_per_second),
             usages: PluginUsages::default(),
+            connections: Arc::default(),
             slow_lane: SlowLane::default(),
             cache,
             trust,
@@ -161,6 +178,12 @@ impl PluginRuntime {
     /// The slow lane every plugin of this runtime finishes slow calls in.
     pub fn slow_lane(&self) -> &SlowLane {
         &self.slow_lane
+    }
+
+    /// The open client connections plugins may ask about: a connection is
+    /// recorded here while it is served.
+    pub fn connections(&self) -> &Arc<connections::OpenConnections> {
+        &self.connections
     }
 
     /// Whether plugins load only with a signature by a trusted key.
@@ -224,7 +247,7 @@ impl PluginRuntime {
             .map_err(anyhow::Error::from)
             .with_context(|| {
             format!(
-                "plugin {shown}: imports something the host does not offer (a plugin may import only yell:plugin/log)"
+                "plugin {shown}: imports something the host does not offer (a plugin may import only yell:plugin/log and yell:plugin/connection)"
             )
         })?;
         let pre = bindings::PluginPre::new(instance_pre)
@@ -238,6 +261,7 @@ impl PluginRuntime {
             .unwrap_or_else(|| "plugin".into());
         let pool = Arc::new(InstancePool::new(
             pre,
+            self.connections.clone(),
             self.logs.of(&name),
             spec.config.clone(),
             self.limits,

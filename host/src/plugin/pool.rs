@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::Store;
 
 use super::call::Export;
+use super::connections::OpenConnections;
 use super::failure::PluginError;
 use super::log::PluginLog;
 use super::{bindings, PluginInstance, PluginState};
@@ -28,6 +29,8 @@ const POOLED_INSTANCE_MAX_MEMORY: usize = 16 << 20;
 
 pub struct InstancePool {
     pre: bindings::PluginPre<PluginState>,
+    /// The open client connections, for the instances' `connection.info`.
+    connections: Arc<OpenConnections>,
     /// The plugin's name, for error messages.
     name: Arc<str>,
     /// The plugin's log, for its instances' log lines.
@@ -77,6 +80,7 @@ impl Drop for LiveInstance {
 impl InstancePool {
     pub fn new(
         pre: bindings::PluginPre<PluginState>,
+        connections: Arc<OpenConnections>,
         log: Arc<PluginLog>,
         config: Vec<(String, String)>,
         limits: PluginLimits,
@@ -85,6 +89,7 @@ impl InstancePool {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         InstancePool {
             pre,
+            connections,
             name: log.name().clone(),
             log,
             config,
@@ -195,6 +200,7 @@ impl InstancePool {
     pub async fn instantiate(&self, live: LiveInstance) -> Result<PluginInstance, PluginError> {
         let state = PluginState {
             limiter: InstanceLimiter::new(self.limits.memory_bytes, self.budget.clone()),
+            connections: self.connections.clone(),
             log: self.log.clone(),
             clock: self.limits.start_clock(),
             panicked: false,

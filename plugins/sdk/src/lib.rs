@@ -56,6 +56,28 @@ pub use reply::Reply;
 /// Identifies one client connection for the life of the host process.
 pub type ConnectionId = u64;
 
+/// Where a client connection comes from and goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The client's address (`192.0.2.7:56324`, `[2001:db8::1]:4000`):
+    /// behind a load balancer that sends the PROXY protocol, the real
+    /// client's.
+    pub peer: String,
+    /// The address the client connected to.
+    pub local: String,
+}
+
+/// What the host knows of connection `conn` while it is open (`None` once
+/// it closed). A plugin that calls this imports `yell:plugin/connection`,
+/// which hosts offer from the release that added it; a plugin that does
+/// not call it does not import it.
+pub fn connection_info(conn: ConnectionId) -> Option<ConnectionInfo> {
+    bindings::yell::plugin::connection::info(conn).map(|info| ConnectionInfo {
+        peer: info.peer,
+        local: info.local,
+    })
+}
+
 /// The key/value configuration the host hands a plugin when it loads it.
 #[derive(Debug, Default, Clone)]
 pub struct Config {

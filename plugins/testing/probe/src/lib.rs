@@ -5,6 +5,8 @@
 //! - `fail why` is refused with the message `why`;
 //! - `log text` logs `text` at info level and answers `logged`;
 //! - `conn` answers the connection id;
+//! - `peer` answers the connection's client and local address, as the host
+//!   tells them (`connection.info`);
 //! - `previous` answers the line this instance transformed before (from any
 //!   connection), or `none`: what a client could learn through a plugin's
 //!   state about another client;
@@ -66,6 +68,10 @@ impl LinePlugin for Probe {
                 reply.push("logged");
             }
             b"conn" => reply.push(conn.to_string()),
+            b"peer" => match yell_plugin::connection_info(conn) {
+                Some(info) => reply.push(format!("{} -> {}", info.peer, info.local)),
+                None => reply.push("unknown"),
+            },
             b"previous" => {
                 reply.push(self.previous.as_deref().unwrap_or(b"none"));
                 return Ok(());
