@@ -3,9 +3,10 @@
 //!
 //! [`server::run`] is the application: the binary parses its command line
 //! ([`cli`]) into a [`server::ServerConfig`] and calls it. The data path,
-//! one module per step: [`listener`] accepts → [`connection`] reads and
-//! writes → [`framing`] cuts bytes into batches of lines and puts replies
-//! back → [`plugin`] runs the batch through a chain of pooled component
+//! one module per step: [`listener`] accepts → [`proxy_protocol`] reads
+//! the balancer's header saying whom a connection is for (when one is
+//! expected) → [`connection`] reads and writes → [`framing`] cuts bytes
+//! into batches of lines and puts replies back → [`plugin`] runs the batch through a chain of pooled component
 //! instances under [`limits`] (calls that outlive their first slice finish
 //! in the [`slow_lane`]), which [`reload`] swaps live; [`stats`] counts
 //! along the way, [`metrics`] renders the counts for Prometheus and
