@@ -6,12 +6,13 @@
 //! one module per step: [`listener`] accepts → [`proxy_protocol`] reads
 //! the balancer's header saying whom a connection is for (when one is
 //! expected) → [`connection`] reads and writes → [`framing`] cuts bytes
-//! into batches of lines and puts replies back → [`plugin`] runs the batch through a chain of pooled component
-//! instances under [`limits`] (calls that outlive their first slice finish
-//! in the [`slow_lane`]), which [`reload`] swaps live; [`stats`] counts
-//! along the way, [`metrics`] renders the counts for Prometheus and
-//! [`admin`] serves them over HTTP (and takes reload requests). [`client`]
-//! is the bundled load tester and [`logging`] where log lines go.
+//! into batches of lines and puts replies back → [`plugin`] runs the batch
+//! through a chain of pooled component instances under [`limits`] (calls
+//! that outlive their first slice finish in the [`slow_lane`]), which
+//! [`reload`] swaps live; [`stats`] counts along the way, [`metrics`]
+//! renders the counts for Prometheus and [`admin`] serves them over HTTP
+//! (and takes reload requests). [`client`] is the bundled load tester and
+//! [`logging`] where log lines go.
 
 pub mod admin;
 pub mod cli;
