@@ -129,6 +129,11 @@ print(json.dumps(docs))
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_options_exist("kubernetes.yaml", &args.join(" "));
+    // The container runs the image's ENTRYPOINT with these args: together
+    // they must parse (an option given twice is refused).
+    let mut command = dockerfile_json("ENTRYPOINT");
+    command.extend(args.iter().map(|a| a.to_string()));
+    assert_parses("ENTRYPOINT + kubernetes args", &command);
     // The grace outlasts the probe's notice; the pod's grace outlasts the drain.
     let grace = args[args.iter().position(|a| *a == "--drain-grace").unwrap() + 1];
     let probe = &container["readinessProbe"];
@@ -203,11 +208,33 @@ fn the_dockerfile_is_well_formed() {
     }
     assert_eq!(stages, ["build"]);
     // The JSON-form ENTRYPOINT and CMD parse, and their options exist.
-    for instruction in ["ENTRYPOINT", "CMD"] {
-        let start = text.find(&format!("\n{instruction} [")).unwrap() + instruction.len() + 2;
-        let end = start + text[start..].find(']').unwrap() + 1;
-        let json: String = text[start..end].replace("\\\n", " ");
-        let words: Vec<String> = serde_json::from_str(&json).unwrap();
-        assert_options_exist("Dockerfile", &words.join(" "));
-    }
+    let mut command = dockerfile_json("ENTRYPOINT");
+    command.extend(dockerfile_json("CMD"));
+    assert_options_exist("Dockerfile", &command.join(" "));
+    assert_parses("ENTRYPOINT + CMD", &command);
+}
+
+/// The words of the Dockerfile's JSON-form `instruction`.
+fn dockerfile_json(instruction: &str) -> Vec<String> {
+    let text = read(&deploy("Dockerfile"));
+    let start = text.find(&format!("\n{instruction} [")).unwrap() + instruction.len() + 2;
+    let end = start + text[start..].find(']').unwrap() + 1;
+    let json: String = text[start..end].replace("\\\n", " ");
+    serde_json::from_str(&json).unwrap()
+}
+
+/// `command` (the binary, then its arguments) is accepted by yell-host's
+/// option parser: checked by running it with `--help` added, which parses
+/// everything and serves nothing.
+fn assert_parses(what: &str, command: &[String]) {
+    let output = Command::new(common::binary())
+        .args(&command[1..])
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

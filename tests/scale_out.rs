@@ -503,3 +503,47 @@ fn plugins_learn_the_real_client_address() {
         .unwrap();
     assert_eq!(read_line(&mut stream), "PLAIN\n");
 }
+
+#[test]
+fn a_passed_socket_that_is_not_listening_is_refused() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    // A connected socket, as a socket unit with Accept=yes would pass.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let connected = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let fd = connected.as_raw_fd();
+    let mut command = Command::new(binary());
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .env("LISTEN_FDS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: as in start_activated.
+    unsafe {
+        command.pre_exec(move || {
+            let done = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if done < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not listening"), "{stderr}");
+    // Other commands ignore LISTEN_FDS (here with nothing at descriptor 3,
+    // which a server would refuse).
+    let key = scratch("not-listening").join("key");
+    let keygen = Command::new(binary())
+        .arg("keygen")
+        .arg(&key)
+        .env("LISTEN_FDS", "1")
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{keygen:?}");
+}

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::framing::{encode_replies, BatchReplies, FrameError, Framing, LineFramer};
 use crate::plugin::chain::Pipeline;
 use crate::plugin::{FailureKind, PluginError};
-use crate::proxy_protocol::{read_header, ConnectionAddrs};
+use crate::proxy_protocol::{read_header, ConnectionAddrs, HeaderError};
 use crate::reload::LivePipeline;
 use crate::stats::Stats;
 
@@ -84,6 +84,12 @@ pub async fn serve_connection(
     if let Some(timeout) = context.proxy_header_timeout {
         match read_header(&mut stream, &mut read_buffer, addrs, timeout).await {
             Ok(told) => addrs = told,
+            // Connected and closed without a byte: a balancer's TCP health
+            // check (an NLB's sends no header), not a bad client.
+            Err(HeaderError::Closed) if read_buffer.is_empty() => {
+                tracing::debug!(connection = id, %peer, "closed before a PROXY header: a health check");
+                return;
+            }
             Err(error) => {
                 context.stats.proxy_header_refused();
                 tracing::warn!(connection = id, %peer, "connection closed: {error}");
@@ -108,9 +114,10 @@ pub async fn serve_connection(
         read_size: FIRST_READ,
         write_buffer: Vec::new(),
         context: context.clone(),
+        told_closed: false,
     };
     let end = connection.run().await;
-    if !matches!(end, Ok(End::ClientFinished | End::Drained)) {
+    if !connection.told_closed {
         // The plugin hears of every connection's end, so it can forget it;
         // last words have nobody to go to here.
         let _ = context.pipeline.current().connection_closed(id).await;
@@ -165,6 +172,8 @@ struct Connection {
     /// The replies of one read, sent with one write.
     write_buffer: Vec<u8>,
     context: Arc<ConnectionContext>,
+    /// The plugin was told the connection ended (`connection_closed`).
+    told_closed: bool,
 }
 
 impl Connection {
@@ -399,13 +408,15 @@ impl Connection {
     /// close is clean rather than a reset. A client that resends what was
     /// not answered (`yell-host client --reconnect`) loses nothing.
     async fn drain(&mut self) -> std::io::Result<End> {
-        self.say_last_words().await?;
+        // A client gone already cannot hear them; the close is clean anyway.
+        let said = self.say_last_words().await;
         self.close_after_error().await;
-        Ok(End::Drained)
+        said.map(|()| End::Drained)
     }
 
     /// Tells the plugin the connection ends and writes its last words.
     async fn say_last_words(&mut self) -> std::io::Result<()> {
+        self.told_closed = true;
         let closed = self
             .context
             .pipeline

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 
@@ -35,9 +35,28 @@ pub enum ListenOn {
 /// reads and clears the environment variables, so child processes do not
 /// inherit them.
 pub fn inherited_socket() -> Result<Option<std::net::TcpListener>> {
-    listenfd::ListenFd::from_env()
+    let mut passed = listenfd::ListenFd::from_env();
+    if passed.len() > 1 {
+        bail!(
+            "{} sockets were passed (LISTEN_FDS): yell-host serves one; give the socket unit one ListenStream",
+            passed.len()
+        );
+    }
+    let Some(socket) = passed
         .take_tcp_listener(0)
-        .context("the socket passed by LISTEN_FDS is not a TCP listening socket")
+        .context("the socket passed by LISTEN_FDS is not a TCP socket")?
+    else {
+        return Ok(None);
+    };
+    // A connected socket (a socket unit with Accept=yes) or one bound but
+    // not listening would fail every accept.
+    if !socket2::SockRef::from(&socket)
+        .is_listener()
+        .context("the socket passed by LISTEN_FDS")?
+    {
+        bail!("the socket passed by LISTEN_FDS is not listening (a socket unit needs Accept=no)");
+    }
+    Ok(Some(socket))
 }
 
 /// Connections waiting to be accepted, at most: the kernel's queue.

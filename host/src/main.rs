@@ -18,8 +18,14 @@ async fn serve(args: ServeArgs, inherited: Option<std::net::TcpListener>) -> any
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Read (and cleared from the environment) before any thread starts.
-    let inherited = match yell_host::listener::inherited_socket() {
+    // Read (and cleared from the environment) before any thread starts;
+    // only a server takes a socket it was passed.
+    let serving = matches!(cli.command, None | Some(Command::Serve(_)));
+    let inherited = match serving
+        .then(yell_host::listener::inherited_socket)
+        .transpose()
+        .map(Option::flatten)
+    {
         Ok(inherited) => inherited,
         Err(error) => {
             eprintln!("yell-host: error: {error:#}");

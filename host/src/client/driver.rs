@@ -101,6 +101,10 @@ pub struct Outcome {
 /// How long `--reconnect` keeps trying to connect again.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Reconnections in a row that got no reply at all before `--reconnect`
+/// gives up: a server that closes every connection is not draining.
+const FRUITLESS_RECONNECTS: u32 = 20;
+
 /// A line sent and not yet fully answered.
 struct InFlight {
     index: usize,
@@ -126,6 +130,8 @@ struct Connection<'a> {
     last_merge: Instant,
     /// The line budget is used up: send nothing more.
     budget_spent: bool,
+    /// Reconnections since the last reply line arrived.
+    fruitless_reconnects: u32,
 }
 
 /// Runs one connection until the plan's end; never panics on the peer's
@@ -145,6 +151,7 @@ pub async fn drive(stream: TcpStream, shared: Arc<Shared>) -> Outcome {
         latencies: latency::empty(),
         last_merge: Instant::now(),
         budget_spent: false,
+        fruitless_reconnects: 0,
     };
     if let Err((failure, message)) = connection.run().await {
         shared.live_errors.fetch_add(1, Relaxed);
@@ -212,6 +219,15 @@ impl Connection<'_> {
             .reconnect_to
             .as_deref()
             .expect("reconnecting only with --reconnect");
+        if self.fruitless_reconnects >= FRUITLESS_RECONNECTS {
+            return Err((
+                Failure::Closed,
+                format!(
+                    "the server closed {FRUITLESS_RECONNECTS} connections in a row without a reply"
+                ),
+            ));
+        }
+        self.fruitless_reconnects += 1;
         let give_up = Instant::now() + RECONNECT_TIMEOUT;
         let stream = loop {
             match TcpStream::connect(addr).await {
@@ -305,10 +321,22 @@ impl Connection<'_> {
             self.in_flight.push_back(InFlight { index, since });
             self.sent += 1;
         }
-        self.stream
-            .write_all(&burst)
-            .await
-            .map_err(|error| (Failure::of(&error), format!("write: {error}")))
+        match self.stream.write_all(&burst).await {
+            Ok(()) => Ok(()),
+            // The server closed while nothing was being read (an open-loop
+            // client between replies): the burst is in flight, and goes
+            // again on the new connection.
+            Err(error)
+                if shared.reconnect_to.is_some()
+                    && matches!(
+                        error.kind(),
+                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                    ) =>
+            {
+                self.reconnect().await
+            }
+            Err(error) => Err((Failure::of(&error), format!("write: {error}"))),
+        }
     }
 
     /// Moves the unfinished reply to the front of the buffer (growing it if
@@ -332,6 +360,7 @@ impl Connection<'_> {
         let now = Instant::now();
         let scan_from = self.filled;
         self.filled += read;
+        self.fruitless_reconnects = 0;
         let mut completed = 0u64;
         for newline in memchr::memchr_iter(b'\n', &self.buffer[scan_from..self.filled]) {
             let end = scan_from + newline + 1;
