@@ -1,6 +1,6 @@
 //! The command line: `yell-host [serve options]`, `yell-host serve ...`,
-//! `yell-host client ...`, `yell-host reload ADDR`, `yell-host sign` and
-//! `yell-host keygen`. Options are checked and the plugin loaded before
+//! `yell-host client ...`, `yell-host reload ADDR`, `yell-host pipe`,
+//! `yell-host sign` and `yell-host keygen`. Options are checked and the plugin loaded before
 //! anything binds, so a mistake fails fast with a message and exit code 1.
 
 use std::net::SocketAddr;
@@ -19,6 +19,7 @@ use crate::framing::Framing;
 use crate::limits::{Isolation, PluginLimits, DEFAULT_WALL_MULTIPLE};
 use crate::listener::ListenOn;
 use crate::logging::LogFormat;
+use crate::pipe::PipeArgs;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
 use crate::plugin::provenance::{digest_hex, signature_path, SignerKey, TrustPolicy, TrustedKey};
@@ -54,6 +55,10 @@ pub enum Command {
     /// Ask a running server to reload its plugins from disk, through its
     /// admin endpoint (`--metrics-addr`); waits for the outcome.
     Reload(ReloadArgs),
+    /// Lines from stdin through a plugin (or a chain) to stdout, no server:
+    /// what a client sending stdin would get back; failures on stderr with
+    /// their line numbers, exit code 1 if any.
+    Pipe(PipeArgs),
     /// Sign plugin files for servers started with `--trusted-key`: writes
     /// each X.wasm's signature to X.wasm.sig.
     Sign(SignArgs),

@@ -15,7 +15,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::framing::{encode_replies, BatchReplies, FrameError, Framing, LineFramer};
+use crate::framing::push_error_line;
+use crate::framing::{
+    encode_replies, write_error_text, BatchReplies, FrameError, Framing, LineFramer,
+};
 use crate::plugin::chain::Pipeline;
 use crate::plugin::{FailureKind, PluginError};
 use crate::proxy_protocol::{read_header, ConnectionAddrs, HeaderError};
@@ -547,22 +550,6 @@ fn note_unanswered_failure(
 /// Line `index` of '\n'-ended `lines`, without its '\n'.
 fn nth_line(lines: &[u8], index: usize) -> &[u8] {
     lines.split(|&b| b == b'\n').nth(index).unwrap_or_default()
-}
-
-/// Writes `ERR <what>` as one line: line breaks in the message become
-/// spaces so the client sees exactly one line.
-fn write_error_text(out: &mut Vec<u8>, what: &str) {
-    out.extend_from_slice(b"ERR ");
-    out.extend(
-        what.bytes()
-            .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
-    );
-}
-
-/// Appends the error line `ERR <what>\n`.
-pub fn push_error_line(out: &mut Vec<u8>, what: &str) {
-    write_error_text(out, what);
-    out.push(b'\n');
 }
 
 #[cfg(test)]

@@ -351,6 +351,22 @@ pub fn encode_replies(
     Ok(())
 }
 
+/// Writes `ERR <what>` as one line: line breaks in the message become
+/// spaces so the client sees exactly one line.
+pub fn write_error_text(out: &mut Vec<u8>, what: &str) {
+    out.extend_from_slice(b"ERR ");
+    out.extend(
+        what.bytes()
+            .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+    );
+}
+
+/// Appends the error line `ERR <what>\n`.
+pub fn push_error_line(out: &mut Vec<u8>, what: &str) {
+    write_error_text(out, what);
+    out.push(b'\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

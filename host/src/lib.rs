@@ -11,8 +11,8 @@
 //! that outlive their first slice finish in the [`slow_lane`]), which
 //! [`reload`] swaps live; [`stats`] counts along the way, [`metrics`]
 //! renders the counts for Prometheus and [`admin`] serves them over HTTP
-//! (and takes reload requests). [`client`] is the bundled load tester and
-//! [`logging`] where log lines go.
+//! (and takes reload requests). [`client`] is the bundled load tester,
+//! [`pipe`] runs a plugin on stdin, and [`logging`] is where log lines go.
 
 pub mod admin;
 pub mod cli;
@@ -23,6 +23,7 @@ pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod pipe;
 pub mod plugin;
 pub mod proxy_protocol;
 pub mod reload;

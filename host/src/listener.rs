@@ -14,7 +14,8 @@ use tokio_util::task::TaskTracker;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::connection::{push_error_line, serve_connection, ActiveConnection, ConnectionContext};
+use crate::connection::{serve_connection, ActiveConnection, ConnectionContext};
+use crate::framing::push_error_line;
 use crate::stats::Summary;
 
 /// Where the listener's socket comes from.

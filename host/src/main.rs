@@ -32,9 +32,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `pipe` writes its own report on stderr: only warnings join it.
+    let default_level = match cli.command {
+        Some(Command::Pipe(_)) => "warn",
+        _ => "info",
+    };
     let filter = match &cli.log_level {
         Some(level) => EnvFilter::try_new(level),
-        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info")),
+        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(default_level)),
     };
     let filter = match filter {
         Ok(filter) => filter,
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
             Some(Command::Serve(args)) => serve(args, inherited).await,
             Some(Command::Client(client)) => client.execute().await,
             Some(Command::Reload(reload)) => reload.execute().await,
+            Some(Command::Pipe(pipe)) => pipe.execute().await,
             Some(Command::Sign(sign)) => sign.execute(),
             Some(Command::Keygen(keygen)) => keygen.execute(),
         }
