@@ -96,3 +96,28 @@ for i in "${!names[@]}"; do
     fi
     say "$component ($(wc -c <"$component") bytes)"
 done
+
+# Python plugins: every folder under plugins/python/ with an app.py (the SDK,
+# plugins/python/sdk, is not one) becomes NAME-py.wasm with componentize-py,
+# which embeds CPython: about 18 MB, so it is built only when its sources,
+# the SDK or the contract changed. Those under plugins/python/testing/ are
+# for the tests and go to target/plugins/testing/.
+python_sources=("$root/plugins/python/sdk" "$root/wit")
+for app in "$root"/plugins/python/*/app.py "$root"/plugins/python/testing/*/app.py; do
+    [ -f "$app" ] || continue
+    folder=$(dirname "$app")
+    case "$folder" in
+        "$root/plugins/python/testing/"*) component="$out/testing/$(basename "$folder")-py.wasm" ;;
+        *) component="$out/$(basename "$folder")-py.wasm" ;;
+    esac
+    if [ -f "$component" ] && [ -z "$(find "$folder" "${python_sources[@]}" -newer "$component" -print -quit)" ]; then
+        say "$component ($(wc -c <"$component") bytes)"
+        continue
+    fi
+    ensure_componentize_py
+    componentize-py -d "$root/wit" -w plugin componentize app \
+        -p "$folder" -p "$root/plugins/python/sdk" -o "$component.tmp" >/dev/null
+    wasm-tools validate "$component.tmp"
+    mv "$component.tmp" "$component"
+    say "$component ($(wc -c <"$component") bytes)"
+done

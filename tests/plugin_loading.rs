@@ -108,7 +108,7 @@ fn a_component_importing_what_the_host_does_not_offer() {
     let path = write_wat(
         "wants-files.wasm",
         r#"(component
-            (import "wasi:filesystem/types@0.2.0" (instance
+            (import "acme:files/reader@1.0.0" (instance
                 (export "read" (func (param "path" string) (result (list u8)))))))"#,
     );
     let stderr = refused(&["--plugin", arg(&path)]);
@@ -117,7 +117,7 @@ fn a_component_importing_what_the_host_does_not_offer() {
         &[
             arg(&path),
             "imports something the host does not offer",
-            "wasi:filesystem/types@0.2.0",
+            "acme:files/reader@1.0.0",
         ],
     );
 }

@@ -122,9 +122,13 @@ impl CompileCache {
         }
     }
 
-    /// The default place: `$XDG_CACHE_HOME/yell-host`, else
-    /// `~/.cache/yell-host`.
+    /// The default place: `$YELL_COMPILE_CACHE` if set, else
+    /// `$XDG_CACHE_HOME/yell-host`, else `~/.cache/yell-host`.
     pub fn default_dir() -> Option<PathBuf> {
+        // Every command (server, client, pipe) shares the one it names.
+        if let Some(dir) = std::env::var_os("YELL_COMPILE_CACHE").filter(|dir| !dir.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
         let base = std::env::var_os("XDG_CACHE_HOME")
             .filter(|dir| !dir.is_empty())
             .map(PathBuf::from)

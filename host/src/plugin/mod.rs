@@ -24,6 +24,7 @@ pub mod pool;
 pub mod provenance;
 pub mod spec;
 pub mod usage;
+pub mod wasi;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,10 +73,23 @@ pub struct PluginState {
     clock: CallClock,
     /// Set when the plugin said it panicked: its trap is then a panic.
     panicked: bool,
+    /// WASI, granting nothing by default ([`wasi`]).
+    wasi: wasmtime_wasi::WasiCtx,
+    /// The WASI resources (streams...) the instance holds.
+    table: wasmtime::component::ResourceTable,
     _live: LiveInstance,
 }
 
 impl bindings::yell::plugin::types::Host for PluginState {}
+
+impl wasmtime_wasi::WasiView for PluginState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
 
 impl bindings::yell::plugin::connection::Host for PluginState {
     fn info(&mut self, conn: u64) -> Option<bindings::yell::plugin::connection::ConnectionInfo> {
@@ -159,6 +173,11 @@ impl PluginRuntime {
         )
         .map_err(anyhow::Error::from)
         .context("linking the host's plugin imports")?;
+        // Components from other languages' toolchains import WASI; it is
+        // linked granting nothing (see `wasi`).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
         let epoch_ticker = EpochTicker::start(&engine).context("starting the epoch ticker")?;
         Ok(PluginRuntime {
             engine,
@@ -247,7 +266,7 @@ impl PluginRuntime {
             .map_err(anyhow::Error::from)
             .with_context(|| {
             format!(
-                "plugin {shown}: imports something the host does not offer (a plugin may import only yell:plugin/log and yell:plugin/connection)"
+                "plugin {shown}: imports something the host does not offer (a plugin may import yell:plugin/log, yell:plugin/connection and WASI 0.2)"
             )
         })?;
         let pre = bindings::PluginPre::new(instance_pre)
@@ -357,6 +376,9 @@ pub struct Plugin {
 pub struct PluginInstance {
     store: Store<PluginState>,
     bindings: bindings::Plugin,
+    /// Linear memory right after `init`: what the plugin needs to run at
+    /// all (a few KiB for Rust, tens of MiB for an interpreter).
+    memory_after_init: usize,
 }
 
 impl Plugin {

@@ -23,9 +23,12 @@ use super::log::PluginLog;
 use super::{bindings, PluginInstance, PluginState};
 use crate::limits::{DeadlineExceeded, InstanceLimiter, Isolation, MemoryBudget, PluginLimits};
 
-/// An instance holding more linear memory than this after a call is dropped
-/// instead of pooled, so a burst's memory is given back to the system.
-const POOLED_INSTANCE_MAX_MEMORY: usize = 16 << 20;
+/// An instance that grew by more than this since its `init` is dropped after
+/// its call instead of pooled, so a burst's memory is given back to the
+/// system. Judged against the size after `init`, so that a plugin that
+/// needs much memory to run at all (a Python interpreter) is not made
+/// again for every batch.
+const POOLED_INSTANCE_MAX_GROWTH: usize = 16 << 20;
 
 pub struct InstancePool {
     pre: bindings::PluginPre<PluginState>,
@@ -173,7 +176,13 @@ impl InstancePool {
 
     /// Keeps an instance for any connection's next call.
     fn pool_idle(&self, instance: PluginInstance) {
-        if instance.store.data().limiter.memory_bytes() > POOLED_INSTANCE_MAX_MEMORY {
+        let grown = instance
+            .store
+            .data()
+            .limiter
+            .memory_bytes()
+            .saturating_sub(instance.memory_after_init);
+        if grown > POOLED_INSTANCE_MAX_GROWTH {
             return;
         }
         let mut idle = self.idle.lock().expect("instance pool lock");
@@ -204,6 +213,8 @@ impl InstancePool {
             log: self.log.clone(),
             clock: self.limits.start_clock(),
             panicked: false,
+            wasi: super::wasi::context(&self.log),
+            table: wasmtime::component::ResourceTable::new(),
             _live: live,
         };
         let mut store = Store::new(self.pre.engine(), state);
@@ -235,7 +246,12 @@ impl InstancePool {
         .map_err(|message| {
             PluginError::Start(format!("the plugin refused its configuration: {message}"))
         })?;
-        Ok(PluginInstance { store, bindings })
+        let memory_after_init = store.data().limiter.memory_bytes();
+        Ok(PluginInstance {
+            store,
+            bindings,
+            memory_after_init,
+        })
     }
 }
 

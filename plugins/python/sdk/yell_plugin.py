@@ -1,0 +1,111 @@
+"""yell_plugin: write a yell-host plugin in Python as one per-line function.
+
+The host hands a plugin whole batches of lines (see wit/plugin.wit); this
+module speaks that batch contract and calls your function once per line:
+
+    import yell_plugin
+
+    def transform(line: bytes) -> bytes:
+        return line.upper()
+
+    Transform = yell_plugin.lines(transform)
+
+A line is bytes without its line ending. The function returns the reply
+line (bytes or str), a list of reply lines (none drops the line, several
+expand it), or None to drop it; raising an exception answers that one line
+with `ERR plugin: <message>`. `componentize-py ... componentize app` finds
+the `Transform` class in the app module.
+"""
+
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import connection, log, types
+
+Reply = Union[bytes, bytearray, str, Iterable[Union[bytes, bytearray, str]], None]
+
+
+def _as_bytes(value: Union[bytes, bytearray, str]) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    return bytes(value)
+
+
+def info(message: str) -> None:
+    """Writes `message` to the host's log at info level."""
+    log.log(log.Level.INFO, message)
+
+
+def warn(message: str) -> None:
+    """Writes `message` to the host's log at warn level."""
+    log.log(log.Level.WARN, message)
+
+
+def peer(conn: int) -> Optional[str]:
+    """The client address of connection `conn` (the real one behind a load
+    balancer that sends the PROXY protocol), while it is open."""
+    found = connection.info(conn)
+    return found.peer if found is not None else None
+
+
+class Plugin(exports.Transform):
+    """The batch contract around a per-line `transform` method. Subclass it
+    and define `transform(self, line)`, and `setup(self, config)` to take
+    configuration (raise ValueError to refuse it), or use `lines()`."""
+
+    def setup(self, config: Dict[str, str]) -> None:
+        for key in config:
+            raise ValueError(f"unknown config key `{key}`")
+
+    def transform(self, line: bytes) -> Reply:
+        raise NotImplementedError("define transform(self, line)")
+
+    def init(self, config: List[Tuple[str, str]]) -> None:
+        try:
+            self.setup(dict(config))
+        except Exception as error:
+            raise Err(str(error))
+
+    def transform_batch(self, conn: int, lines: bytes) -> types.BatchReply:
+        output = bytearray()
+        ends: List[int] = []
+        errors: List[types.LineError] = []
+        # Every line, the last included, ends with b"\n" (the contract).
+        for index, line in enumerate(lines[:-1].split(b"\n")):
+            start = len(output)
+            try:
+                reply = self.transform(line)
+                if isinstance(reply, (bytes, bytearray, str)):
+                    reply = [reply]
+                for reply_line in reply or []:
+                    reply_line = _as_bytes(reply_line)
+                    if b"\n" in reply_line:
+                        raise ValueError("a reply line cannot hold a line break")
+                    output += reply_line
+                    output += b"\n"
+            except Exception as error:
+                del output[start:]
+                errors.append(types.LineError(index, str(error) or type(error).__name__))
+            ends.append(len(output))
+        return types.BatchReply(bytes(output), ends, errors)
+
+    def transform_raw(self, conn: int, chunk: bytes) -> bytes:
+        raise Err("this plugin transforms lines: serve it with --framing lines")
+
+    def connection_opened(self, conn: int) -> bytes:
+        return b""
+
+    def connection_closed(self, conn: int) -> bytes:
+        return b""
+
+
+def lines(function: Callable[[bytes], Reply]) -> type:
+    """A plugin class whose `transform` is `function(line)`, taking no
+    configuration."""
+
+    class Lines(Plugin):
+        def transform(self, line: bytes) -> Reply:
+            return function(line)
+
+    return Lines

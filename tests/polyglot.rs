@@ -1,0 +1,175 @@
+//! Plugins in Python: the uppercase plugin written in Python answers byte
+//! for byte as the Rust one, it swaps live with it under load, and what a
+//! Python plugin tries beyond its sandbox (files, environment, network,
+//! fine clocks) the host denies, while stdout becomes its log.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{plugin_dir, read_line, testing_plugin, ServerProcess, SteadyClient};
+
+/// Compiles the Python plugins into the tests' compile cache once, before
+/// any server needs them: an 18 MB component takes seconds to compile, more
+/// than a server start may take, and the tests would compile it side by
+/// side otherwise.
+fn compiled_once() {
+    static COMPILED: std::sync::Once = std::sync::Once::new();
+    COMPILED.call_once(|| {
+        for plugin in ["uppercase-py".to_string(), testing_plugin("sandbox-py")] {
+            let output = Command::new(common::binary())
+                .args(["pipe", "--plugin", &plugin])
+                .env("YELL_COMPILE_CACHE", common::compile_cache())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    });
+}
+
+fn pipe(plugin: &str, input: &[u8]) -> Output {
+    compiled_once();
+    let mut child = Command::new(common::binary())
+        .args(["pipe", "--plugin", plugin])
+        .env("YELL_COMPILE_CACHE", common::compile_cache())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
+}
+
+/// Lines a plugin must get exactly right, in every language.
+fn tricky_lines() -> Vec<u8> {
+    let mut input = Vec::new();
+    for line in [
+        &b"plain"[..],
+        b"windows\r",
+        b"",
+        b"\r",
+        b"  spaces  \t",
+        b"caf\xc3\xa9 \xff\xfe not utf-8",
+        b"mIxEd 123 !?",
+    ] {
+        input.extend_from_slice(line);
+        input.push(b'\n');
+    }
+    input.extend_from_slice(&vec![b'y'; 20_000]);
+    input.push(b'\n');
+    for i in 0..2_000 {
+        input.extend_from_slice(format!("line {i}\n").as_bytes());
+    }
+    input.extend_from_slice(b"unterminated last");
+    input
+}
+
+#[test]
+fn the_python_uppercase_answers_as_the_rust_one() {
+    let input = tricky_lines();
+    compiled_once();
+    let rust = pipe("uppercase", &input);
+    let python = pipe("uppercase-py", &input);
+    assert!(
+        python.status.success(),
+        "{}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    assert_eq!(python.stdout, rust.stdout);
+    // Through the server too, config refused the same way.
+    let server = ServerProcess::start(&["--plugin", "uppercase-py"]);
+    let mut stream = server.connect();
+    stream.write_all(b"hello\r\nworld\n").unwrap();
+    assert_eq!(read_line(&mut stream), "HELLO\r\n");
+    assert_eq!(read_line(&mut stream), "WORLD\n");
+    let refused = Command::new(common::binary())
+        .args(["--listen", "127.0.0.1:0", "--plugin", "uppercase-py"])
+        .args(["--plugin-config", "shout=yes"])
+        .env("YELL_COMPILE_CACHE", common::compile_cache())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown config key `shout`"));
+}
+
+#[test]
+fn rust_and_python_swap_live_under_load_without_losing_a_line() {
+    compiled_once();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("polyglot-swap");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let live = dir.join("live.wasm");
+    let deploy = |name: &str| {
+        let bytes = std::fs::read(plugin_dir().join(format!("{name}.wasm"))).unwrap();
+        std::fs::write(dir.join("next.wasm"), bytes).unwrap();
+        std::fs::rename(dir.join("next.wasm"), &live).unwrap();
+    };
+    deploy("uppercase");
+    let server = ServerProcess::start_logging(&["--plugin", live.to_str().unwrap()], "info");
+    let clients: Vec<SteadyClient> = (0..3).map(|_| SteadyClient::start(server.addr)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    deploy("uppercase-py");
+    server.wait_for_log(&["plugin generation 2 serving"]);
+    std::thread::sleep(Duration::from_millis(300));
+    deploy("uppercase");
+    server.wait_for_log(&["plugin generation 3 serving"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let answered: u64 = clients.into_iter().map(SteadyClient::finish).sum();
+    eprintln!("rust -> python -> rust under load: {answered} lines, every one answered right");
+}
+
+#[test]
+fn what_a_python_plugin_tries_beyond_its_sandbox_is_denied() {
+    compiled_once();
+    let sandbox = testing_plugin("sandbox-py");
+    // The clock probe spins a while, in Python.
+    let server =
+        ServerProcess::start_logging(&["--plugin", &sandbox, "--plugin-timeout", "5s"], "info");
+    // A listener the plugin will try to reach: it must never be contacted.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut stream = server.connect();
+    let client = stream.local_addr().unwrap();
+    let mut ask = |line: &str| {
+        stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        read_line(&mut stream).trim_end().to_string()
+    };
+    let secret = std::env::temp_dir().join("yell-polyglot-secret");
+    std::fs::write(&secret, "secret").unwrap();
+    for path in ["/etc/passwd", secret.to_str().unwrap(), "."] {
+        assert!(ask(&format!("read {path}")).starts_with("denied"), "{path}");
+        assert!(ask(&format!("list {path}")).starts_with("denied"), "{path}");
+    }
+    assert_eq!(ask("env"), "0 variables");
+    assert!(ask(&format!("connect 127.0.0.1 {port}")).starts_with("denied"));
+    assert!(ask("resolve localhost").starts_with("denied"));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        listener.accept().is_err(),
+        "the plugin reached the test's listener"
+    );
+    // Clocks run, but in whole milliseconds.
+    let step: u64 = ask("clock").strip_suffix(" ns").unwrap().parse().unwrap();
+    assert!(step >= 1_000_000, "a {step} ns clock step");
+    // Randomness is allowed; stdout becomes the plugin's log.
+    assert_eq!(ask("random").len(), 16);
+    assert_eq!(ask("print hello from python"), "printed");
+    server.wait_for_log(&["hello from python", "plugin=\"sandbox-py\""]);
+    // And it learns its client's address, as a Rust plugin does.
+    assert_eq!(ask("peer"), client.to_string());
+}
