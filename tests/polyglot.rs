@@ -20,9 +20,18 @@ use common::{plugin_dir, read_line, testing_plugin, ServerProcess, SteadyClient}
 fn compiled_once() {
     static COMPILED: std::sync::Once = std::sync::Once::new();
     COMPILED.call_once(|| {
-        for plugin in ["uppercase-py".to_string(), testing_plugin("sandbox-py")] {
+        for plugin in [
+            "uppercase-py".to_string(),
+            "redact-py".to_string(),
+            testing_plugin("sandbox-py"),
+        ] {
             let output = Command::new(common::binary())
                 .args(["pipe", "--plugin", &plugin])
+                // The redactor does not start without a pattern.
+                .args(match plugin.as_str() {
+                    "redact-py" => &["--plugin-config", "pattern=x"][..],
+                    _ => &[][..],
+                })
                 .env("YELL_COMPILE_CACHE", common::compile_cache())
                 .stdin(Stdio::null())
                 .output()
@@ -172,4 +181,46 @@ fn what_a_python_plugin_tries_beyond_its_sandbox_is_denied() {
     server.wait_for_log(&["hello from python", "plugin=\"sandbox-py\""]);
     // And it learns its client's address, as a Rust plugin does.
     assert_eq!(ask("peer"), client.to_string());
+}
+
+#[test]
+fn the_python_redactor_takes_its_configuration_and_redacts() {
+    compiled_once();
+    let run = |config: &[&str], input: &[u8]| {
+        let mut args = vec!["pipe", "--plugin", "redact-py"];
+        for entry in config {
+            args.extend(["--plugin-config", entry]);
+        }
+        Command::new(common::binary())
+            .args(&args)
+            .env("YELL_COMPILE_CACHE", common::compile_cache())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(input)?;
+                child.wait_with_output()
+            })
+            .unwrap()
+    };
+    let cards = r"pattern=\d{4}-\d{4}-\d{4}-\d{4}";
+    let output = run(&[cards], b"card 1234-5678-9012-3456 ok\r\nnone here\n");
+    assert!(output.status.success());
+    assert_eq!(output.stdout, b"card *** ok\r\nnone here\n");
+    let output = run(&[cards, "replacement=[card]"], b"1111-2222-3333-4444\n");
+    assert_eq!(output.stdout, b"[card]\n");
+    for (config, why) in [
+        (&[][..], "pattern=REGEX is required"),
+        (&["pattern=("][..], "pattern is not a regular expression"),
+        (
+            &["pattern=x", "colour=red"][..],
+            "unknown config key `colour`",
+        ),
+    ] {
+        let output = run(config, b"x\n");
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(why), "{stderr}");
+    }
 }

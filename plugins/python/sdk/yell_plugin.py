@@ -49,6 +49,12 @@ def peer(conn: int) -> Optional[str]:
     return found.peer if found is not None else None
 
 
+# The plugin object `init` set up. The component's exports may be called on
+# a fresh object each time, so every call goes to this one, which keeps what
+# `setup` stored (one per wasm instance, as module state is).
+_initialized: Optional["Plugin"] = None
+
+
 class Plugin(exports.Transform):
     """The batch contract around a per-line `transform` method. Subclass it
     and define `transform(self, line)`, and `setup(self, config)` to take
@@ -62,12 +68,20 @@ class Plugin(exports.Transform):
         raise NotImplementedError("define transform(self, line)")
 
     def init(self, config: List[Tuple[str, str]]) -> None:
+        global _initialized
         try:
             self.setup(dict(config))
         except Exception as error:
             raise Err(str(error))
+        _initialized = self
+
+    def _plugin(self) -> "Plugin":
+        return _initialized if _initialized is not None else self
 
     def transform_batch(self, conn: int, lines: bytes) -> types.BatchReply:
+        return self._plugin()._transform_batch(conn, lines)
+
+    def _transform_batch(self, conn: int, lines: bytes) -> types.BatchReply:
         output = bytearray()
         ends: List[int] = []
         errors: List[types.LineError] = []
@@ -94,9 +108,17 @@ class Plugin(exports.Transform):
         raise Err("this plugin transforms lines: serve it with --framing lines")
 
     def connection_opened(self, conn: int) -> bytes:
-        return b""
+        return self._plugin().greet(conn)
 
     def connection_closed(self, conn: int) -> bytes:
+        return self._plugin().farewell(conn)
+
+    def greet(self, conn: int) -> bytes:
+        """What a new connection is sent first (nothing by default)."""
+        return b""
+
+    def farewell(self, conn: int) -> bytes:
+        """What a finished connection is sent last (nothing by default)."""
         return b""
 
 

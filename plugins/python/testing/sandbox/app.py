@@ -62,9 +62,9 @@ class Transform(yell_plugin.Plugin):
             return (yell_plugin.peer(conn) or "unknown").encode()
         return b"unknown command"
 
-    def transform_batch(self, conn, lines):
+    def _transform_batch(self, conn, lines):
         self._conn = conn
-        return super().transform_batch(conn, lines)
+        return super()._transform_batch(conn, lines)
 
     def transform(self, line: bytes):
         return self.transform_line(self._conn, line)
