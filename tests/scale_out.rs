@@ -368,30 +368,36 @@ fn two_reuse_port_processes_share_a_port_and_both_serve() {
     assert!(a > 0 && b > 0, "one process served all: {a} and {b}");
 }
 
+/// Makes `command` pass the socket `fd` the way socket activation does: as
+/// its descriptor 3, with `LISTEN_FDS=1`.
+fn pass_as_listen_fd(command: &mut Command, fd: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt;
+    command.env("LISTEN_FDS", "1");
+    // SAFETY: dup2 and fcntl are async-signal-safe; they run in the child
+    // between fork and exec, making the socket its descriptor 3, kept open
+    // across exec.
+    unsafe {
+        command.pre_exec(move || {
+            let done = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if done < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Starts a server on an inherited listening socket, as systemd's socket
 /// activation does: the socket as file descriptor 3, `LISTEN_FDS=1`.
 fn start_activated(socket: &TcpListener, extra: &[&str]) -> ServerProcess {
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let fd = socket.as_raw_fd();
     ServerProcess::start_customized(&[], extra, "info", move |command| {
-        command.env("LISTEN_FDS", "1");
-        // SAFETY: dup2 and fcntl are async-signal-safe; they run in the
-        // child between fork and exec, making the socket its descriptor 3,
-        // kept open across exec.
-        unsafe {
-            command.pre_exec(move || {
-                let done = if fd == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(fd, 3)
-                };
-                if done < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        pass_as_listen_fd(command, fd);
     })
 }
 
@@ -507,7 +513,6 @@ fn plugins_learn_the_real_client_address() {
 #[test]
 fn a_passed_socket_that_is_not_listening_is_refused() {
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     // A connected socket, as a socket unit with Accept=yes would pass.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let connected = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -515,23 +520,9 @@ fn a_passed_socket_that_is_not_listening_is_refused() {
     let mut command = Command::new(binary());
     command
         .args(["--listen", "127.0.0.1:0"])
-        .env("LISTEN_FDS", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: as in start_activated.
-    unsafe {
-        command.pre_exec(move || {
-            let done = if fd == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, 3)
-            };
-            if done < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pass_as_listen_fd(&mut command, fd);
     let output = command.output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -21,7 +21,7 @@ use crate::listener::ListenOn;
 use crate::logging::LogFormat;
 use crate::pipe::PipeArgs;
 use crate::plugin::cache::CompileCache;
-use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use crate::plugin::locate::locate_chain;
 use crate::plugin::provenance::{digest_hex, signature_path, SignerKey, TrustPolicy, TrustedKey};
 use crate::plugin::spec::{chain_specs, pin_specs, ConfigEntry, PinEntry};
 use crate::plugin::PluginFile;
@@ -405,15 +405,7 @@ impl ServeArgs {
         if self.admin_header_timeout.is_zero() {
             bail!("--admin-header-timeout must be more than zero");
         }
-        let plugin_dir = self
-            .plugin_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR));
-        let paths = self
-            .plugin
-            .iter()
-            .map(|plugin| locate_plugin(plugin, &plugin_dir))
-            .collect::<Result<Vec<_>>>()?;
+        let paths = locate_chain(&self.plugin, self.plugin_dir.as_deref())?;
         let mut plugins = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
         pin_specs(&mut plugins, &self.plugin_sha256, "--plugin-sha256")?;
         let trust = TrustPolicy {

@@ -20,7 +20,7 @@ use crate::framing::{encode_replies, push_error_line, write_error_text, BatchRep
 use crate::limits::PluginLimits;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::chain::Pipeline;
-use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use crate::plugin::locate::locate_chain;
 use crate::plugin::provenance::TrustPolicy;
 use crate::plugin::spec::{chain_specs, ConfigEntry};
 use crate::plugin::PluginRuntime;
@@ -72,15 +72,7 @@ impl Failures {
 
 impl PipeArgs {
     pub async fn execute(self) -> Result<()> {
-        let dir = self
-            .plugin_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR));
-        let paths = self
-            .plugin
-            .iter()
-            .map(|plugin| locate_plugin(plugin, &dir))
-            .collect::<Result<Vec<_>>>()?;
+        let paths = locate_chain(&self.plugin, self.plugin_dir.as_deref())?;
         let specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
         let limits = PluginLimits {
             call_timeout: self.plugin_timeout,

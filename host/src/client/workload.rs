@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use crate::limits::PluginLimits;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::chain::Pipeline;
-use crate::plugin::locate::{locate_plugin, BUILT_PLUGIN_DIR};
+use crate::plugin::locate::locate_chain;
 use crate::plugin::provenance::TrustPolicy;
 use crate::plugin::spec::{chain_specs, ConfigEntry};
 use crate::plugin::PluginRuntime;
@@ -120,14 +120,7 @@ pub struct ExpectedPlugins<'a> {
 
 impl ExpectedPlugins<'_> {
     fn load(&self) -> Result<(PluginRuntime, Pipeline)> {
-        let dir = self
-            .plugin_dir
-            .map_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR), Path::to_path_buf);
-        let paths = self
-            .chain
-            .iter()
-            .map(|plugin| locate_plugin(plugin, &dir))
-            .collect::<Result<Vec<_>>>()?;
+        let paths = locate_chain(self.chain, self.plugin_dir)?;
         let specs = chain_specs(paths, self.config, "--expect-config")?;
         let runtime = PluginRuntime::new(
             PluginLimits::default(),

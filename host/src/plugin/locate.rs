@@ -33,6 +33,16 @@ pub fn locate_plugin(requested: &Path, plugin_dir: &Path) -> Result<PathBuf> {
     bail!("plugin {}: no such file", requested.display());
 }
 
+/// [`locate_plugin`] for each plugin of a chain, in `plugin_dir` or, when
+/// none is given, in [`BUILT_PLUGIN_DIR`].
+pub fn locate_chain(requested: &[PathBuf], plugin_dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let dir = plugin_dir.map_or_else(|| PathBuf::from(BUILT_PLUGIN_DIR), Path::to_path_buf);
+    requested
+        .iter()
+        .map(|plugin| locate_plugin(plugin, &dir))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
