@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary, exchange, http_exchange, http_get, testing_plugin, ServerProcess};
+use common::{binary, exchange, http_exchange, http_get, sample, testing_plugin, ServerProcess};
 
 fn start_admin(extra: &[&str]) -> (ServerProcess, SocketAddr) {
     let mut args = vec!["--metrics-addr", "127.0.0.1:0"];
@@ -31,12 +31,7 @@ fn post_reload(admin: SocketAddr, headers: &str) -> (String, String) {
 
 /// A fresh folder for one test's files.
 fn scratch(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("admin")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("admin", test)
 }
 
 /// Whether the server closed `stream` (end of file or reset) within `wait`.
@@ -416,17 +411,6 @@ fn promtool_check(scrape: &str) -> (bool, String) {
         output.status.success() && printed.trim().is_empty(),
         printed,
     )
-}
-
-/// The value of the sample `name` (with its labels) in a scrape.
-fn sample(scrape: &str, name: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{scrape}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[test]

@@ -15,14 +15,9 @@ use std::time::{Duration, Instant};
 
 use common::{connect, plugin_dir, read_line, testing_plugin, ServerProcess};
 
-/// A fresh folder for one test's plugin files.
+/// A fresh folder for one test's files.
 fn scratch(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("live-swap")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("live-swap", test)
 }
 
 fn plugin_bytes(name: &str) -> Vec<u8> {

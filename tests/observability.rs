@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{exchange, http_get, read_line, ServerProcess};
+use common::{exchange, http_get, read_line, sample, ServerProcess};
 
 /// Starts a server with metrics on a free port; returns it and the metrics
 /// address.
@@ -18,18 +18,6 @@ fn start_with_metrics(extra: &[&str]) -> (ServerProcess, SocketAddr) {
     let server = ServerProcess::start(&args);
     let addr = server.metrics_addr();
     (server, addr)
-}
-
-/// The value of the sample `name` (with its labels, if any) in a scrape.
-fn sample(scrape: &str, name: &str) -> f64 {
-    scrape
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{scrape}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// Scrapes until `done` holds for the scrape (the server's bookkeeping of a

@@ -5,29 +5,8 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
 
-use common::{read_to_end, testing_plugin, ServerProcess};
-
-fn pipe(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(common::binary())
-        .arg("pipe")
-        .args(args)
-        .env("YELL_COMPILE_CACHE", common::compile_cache())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    // Written from a thread: a large input could fill the pipe while the
-    // output is not read yet.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    output
-}
+use common::{pipe, read_to_end, testing_plugin, ServerProcess};
 
 /// What the server answers a client that sends `input` and closes.
 fn served(args: &[&str], input: &[u8]) -> Vec<u8> {

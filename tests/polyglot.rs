@@ -47,20 +47,7 @@ fn compiled_once() {
 
 fn pipe(plugin: &str, input: &[u8]) -> Output {
     compiled_once();
-    let mut child = Command::new(common::binary())
-        .args(["pipe", "--plugin", plugin])
-        .env("YELL_COMPILE_CACHE", common::compile_cache())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    output
+    common::pipe(&["--plugin", plugin], input)
 }
 
 /// Lines a plugin must get exactly right, in every language.

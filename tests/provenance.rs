@@ -13,12 +13,7 @@ use common::{binary, http_get, plugin_dir, read_line, wait_with_timeout, ServerP
 
 /// A fresh folder for one test's files.
 fn scratch(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("provenance")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("provenance", test)
 }
 
 fn plugin_bytes(name: &str) -> Vec<u8> {

@@ -11,16 +11,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary, http_get, read_line, ServerProcess};
+use common::{binary, http_get, read_line, sample, ServerProcess};
 
 /// A fresh folder for one test's files.
 fn scratch(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("scale-out")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("scale-out", test)
 }
 
 /// A loopback port free right now.
@@ -78,16 +73,6 @@ fn start_proxied(extra: &[&str]) -> ServerProcess {
     ];
     args.extend_from_slice(extra);
     ServerProcess::start_logging(&args, "info,yell_host::connection=debug")
-}
-
-fn sample(scrape: &str, name: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{scrape}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[test]
@@ -202,6 +187,32 @@ fn a_drain_reports_not_ready_first_then_closes_cleanly() {
     assert!(signalled.elapsed() < Duration::from_secs(5));
 }
 
+/// `yell-host client --reconnect --json` at depth 8, running in the
+/// background.
+struct ReconnectingClient(Child);
+
+impl ReconnectingClient {
+    fn start(addr: SocketAddr, connections: u32, duration: &str) -> Self {
+        let child = Command::new(binary())
+            .args(["client", "--addr", &addr.to_string(), "--depth", "8"])
+            .args(["-n", &connections.to_string(), "-d", duration])
+            .args(["--reconnect", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        ReconnectingClient(child)
+    }
+
+    /// Waits for the end of the run; its exit status and JSON report.
+    fn finish(self) -> (std::process::ExitStatus, serde_json::Value) {
+        let output = self.0.wait_with_output().unwrap();
+        let report = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
+        (output.status, report)
+    }
+}
+
 /// A running HAProxy, killed when dropped.
 struct Haproxy {
     child: Child,
@@ -301,32 +312,15 @@ fn a_host_drained_behind_haproxy_loses_no_line() {
     }
 
     // Load through HAProxy; host A drains in the middle of it.
-    let client = Command::new(binary())
-        .args(["client", "--addr", &haproxy.addr.to_string()])
-        .args([
-            "-n",
-            "6",
-            "--depth",
-            "8",
-            "-d",
-            "4s",
-            "--reconnect",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let client = ReconnectingClient::start(haproxy.addr, 6, "4s");
     std::thread::sleep(Duration::from_millis(1000));
     let drain_started = Instant::now();
     host_a.signal(libc::SIGTERM);
     let (status_a, summary_a) = host_a.wait_for_exit();
     let drain_took = drain_started.elapsed();
     assert!(status_a.success());
-    let output = client.wait_with_output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
-    assert!(output.status.success(), "{report:#}");
+    let (status, report) = client.finish();
+    assert!(status.success(), "{report:#}");
     let (_, summary_b) = host_b.terminate();
     let (lines_a, lines_b) = (summary_lines(&summary_a), summary_lines(&summary_b));
     let answered = report["lines"].as_u64().unwrap();
@@ -411,22 +405,7 @@ fn an_upgrade_on_an_activated_socket_refuses_no_connection_and_loses_no_line() {
 
     // Load, with new connections opening all the time: a client that
     // reconnects, and a stream of short connections.
-    let client = Command::new(binary())
-        .args(["client", "--addr", &addr.to_string()])
-        .args([
-            "-n",
-            "4",
-            "--depth",
-            "8",
-            "-d",
-            "3s",
-            "--reconnect",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let client = ReconnectingClient::start(addr, 4, "3s");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let short_connections = std::thread::spawn({
         let stop = stop.clone();
@@ -460,11 +439,9 @@ fn an_upgrade_on_an_activated_socket_refuses_no_connection_and_loses_no_line() {
     let (old_status, old_summary) = old.wait_for_exit();
     let upgrade_took = upgrade_started.elapsed();
     assert!(old_status.success());
-    let output = client.wait_with_output().unwrap();
+    let (status, report) = client.finish();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (short_answered, refused) = short_connections.join().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
     let (_, new_summary) = new.terminate();
     let answered = report["lines"].as_u64().unwrap();
     let (old_lines, new_lines) = (summary_lines(&old_summary), summary_lines(&new_summary));
@@ -472,7 +449,7 @@ fn an_upgrade_on_an_activated_socket_refuses_no_connection_and_loses_no_line() {
         "upgrade on an activated socket: {upgrade_took:?} from the new process's start to the old one's exit; client answered {answered} lines ({} reconnects), {short_answered} short connections, {refused} refused; old answered {old_lines}, new {new_lines}",
         report["reconnects"]
     );
-    assert!(output.status.success(), "{report:#}");
+    assert!(status.success(), "{report:#}");
     assert_eq!(refused, 0);
     assert_eq!(report["errors"]["refused"], 0);
     assert_eq!(report["errors"]["reset"], 0);

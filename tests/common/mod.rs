@@ -391,3 +391,47 @@ pub fn read_exact(stream: &mut TcpStream, len: usize) -> Vec<u8> {
     stream.read_exact(&mut out).expect("read reply");
     out
 }
+
+/// A fresh folder for one test's files: `group/test` in the build tree.
+pub fn scratch(group: &str, test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(group)
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The value of the sample `name` (with its labels, if any) in a
+/// Prometheus scrape.
+pub fn sample(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{scrape}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Runs `yell-host pipe ARGS` on `input`, with the tests' compile cache.
+pub fn pipe(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(binary())
+        .arg("pipe")
+        .args(args)
+        .env("YELL_COMPILE_CACHE", compile_cache())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Written from a thread: a large input could fill the pipe while the
+    // output is not read yet.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
+}
