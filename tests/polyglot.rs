@@ -171,6 +171,133 @@ fn what_a_python_plugin_tries_beyond_its_sandbox_is_denied() {
 }
 
 #[test]
+fn what_an_operator_grants_a_python_plugin_it_may_use_and_no_more() {
+    compiled_once();
+    let sandbox = testing_plugin("sandbox-py");
+    let granted = common::scratch("polyglot", "granted");
+    std::fs::write(granted.join("notes.txt"), "twelve bytes").unwrap();
+    let allowed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    other.set_nonblocking(true).unwrap();
+    let dir_grant = format!("{}::/data", granted.display());
+    let connect_grant = allowed.local_addr().unwrap().to_string();
+    let server = ServerProcess::start_logging(
+        &[
+            "--plugin",
+            &sandbox,
+            "--plugin-timeout",
+            "5s",
+            "--plugin-env",
+            "GREETING=s3cret-value",
+            "--plugin-dir-ro",
+            &dir_grant,
+            "--plugin-connect",
+            &connect_grant,
+        ],
+        "info",
+    );
+    // The grants are logged at load, the environment's values are not.
+    let log = server.wait_for_log(&[
+        "granted environment GREETING; read-only directory",
+        "as /data; TCP connections to 127.0.0.1:",
+    ]);
+    assert!(!log.contains("s3cret"), "{log}");
+    let mut stream = server.connect();
+    let mut ask = |line: &str| {
+        stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        read_line(&mut stream).trim_end().to_string()
+    };
+    assert_eq!(ask("read /data/notes.txt"), "allowed: 12");
+    assert_eq!(ask("list /data"), "allowed: 1");
+    assert_eq!(ask("env"), "1 variables");
+    // Read-only: the granted folder cannot be written.
+    assert!(ask("write /data/new.txt").starts_with("denied"));
+    assert!(!granted.join("new.txt").exists());
+    // Nothing outside the grant.
+    assert!(ask("read /etc/passwd").starts_with("denied"));
+    assert!(ask("read /data/../../../../etc/passwd").starts_with("denied"));
+    let port = allowed.local_addr().unwrap().port();
+    assert_eq!(
+        ask(&format!("connect 127.0.0.1 {port}")),
+        "allowed: connected"
+    );
+    allowed.accept().unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    assert!(ask(&format!("connect 127.0.0.1 {other_port}")).starts_with("denied"));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        other.accept().is_err(),
+        "the plugin reached a listener it was not granted"
+    );
+}
+
+#[test]
+fn a_plugin_waiting_on_the_host_is_bounded_by_the_wall_clock() {
+    compiled_once();
+    let sandbox = testing_plugin("sandbox-py");
+    // A WASI sleep runs no plugin code, so no running time passes: the
+    // wall-clock ceiling is what ends it.
+    let server = ServerProcess::start(&[
+        "--plugin",
+        &sandbox,
+        "--plugin-timeout",
+        "5s",
+        "--plugin-wall-timeout",
+        "300ms",
+    ]);
+    let mut stream = server.connect();
+    let started = std::time::Instant::now();
+    stream.write_all(b"sleep 30\n").unwrap();
+    assert_eq!(
+        read_line(&mut stream),
+        "ERR plugin: deadline exceeded: took longer than 300ms of wall-clock time\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The next call gets a fresh instance and is answered.
+    stream.write_all(b"env\n").unwrap();
+    assert_eq!(read_line(&mut stream), "0 variables\n");
+}
+
+#[test]
+fn one_plugin_of_a_chain_gets_its_own_memory_and_time() {
+    compiled_once();
+    let sandbox = testing_plugin("sandbox-py");
+    let chain = |extra: &[&str], input: &[u8]| {
+        let mut args = vec!["--plugin", &sandbox, "--plugin", "uppercase"];
+        args.extend_from_slice(extra);
+        common::pipe(&args, input)
+    };
+    // CPython needs more than 8 MiB; the Rust uppercase does not.
+    let output = chain(&["--plugin-memory", "8MiB"], b"env\n");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("sandbox-py.wasm: cannot start it")
+            && stderr.contains("the limit is 8 MiB"),
+        "{stderr}"
+    );
+    let output = chain(
+        &[
+            "--plugin-memory",
+            "8MiB",
+            "--plugin-memory",
+            "sandbox-py:128MiB",
+        ],
+        b"env\n",
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "0 VARIABLES\n");
+    // A wall-clock ceiling of its own, past which its calls end; the
+    // other plugin's stays.
+    let output = chain(&["--plugin-wall-timeout", "1:200ms"], b"sleep 20\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "ERR plugin: sandbox-py: deadline exceeded: took longer than 200ms of wall-clock time\n"
+    );
+    let output = chain(&["--plugin-timeout", "nosuch:1s"], b"env\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no plugin named \"nosuch\""));
+}
+
+#[test]
 fn the_python_redactor_takes_its_configuration_and_redacts() {
     compiled_once();
     let run = |config: &[&str], input: &[u8]| {

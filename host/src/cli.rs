@@ -16,14 +16,17 @@ use crate::admin::{AdminConfig, AdminToken};
 use crate::client::ClientArgs;
 use crate::connection::OnPluginError;
 use crate::framing::Framing;
-use crate::limits::{Isolation, PluginLimits, DEFAULT_WALL_MULTIPLE};
+use crate::limits::{parse_byte_size, Isolation, PluginLimits};
 use crate::listener::ListenOn;
 use crate::logging::LogFormat;
 use crate::pipe::PipeArgs;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::locate_chain;
 use crate::plugin::provenance::{digest_hex, signature_path, SignerKey, TrustPolicy, TrustedKey};
-use crate::plugin::spec::{chain_specs, pin_specs, ConfigEntry, PinEntry};
+use crate::plugin::spec::{
+    chain_specs, largest_memory, parse_time_entry, pin_specs, time_limit_specs, ConfigEntry,
+    PerPlugin, PinEntry, SandboxArgs,
+};
 use crate::plugin::PluginFile;
 use crate::server::ServerConfig;
 
@@ -49,7 +52,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve lines through a plugin (what `yell-host` does by default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load-test a line server: N connections, every reply checked.
     Client(ClientArgs),
     /// Ask a running server to reload its plugins from disk, through its
@@ -258,19 +261,22 @@ pub struct ServeArgs {
     pub max_line_length: usize,
 
     /// Most running time one plugin call may use (e.g. `100ms`, `2s`): the
-    /// time the plugin itself runs, not time spent waiting for a CPU.
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
-    pub plugin_timeout: Duration,
+    /// time the plugin itself runs, not time spent waiting for a CPU
+    /// [default: 100ms]. NAME:TIME sets it for one plugin of the chain;
+    /// repeatable.
+    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
+    pub plugin_timeout: Vec<PerPlugin<Duration>>,
 
     /// Most wall-clock time one plugin call may take, waiting for a CPU
     /// included (whichever of the two limits comes first ends the call)
-    /// [default: 10 times --plugin-timeout].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub plugin_wall_timeout: Option<Duration>,
+    /// [default: 10 times --plugin-timeout]. NAME:TIME sets it for one
+    /// plugin of the chain; repeatable.
+    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
+    pub plugin_wall_timeout: Vec<PerPlugin<Duration>>,
 
-    /// Most linear memory one plugin instance may use (e.g. `64MiB`).
-    #[arg(long, default_value = "64MiB", value_parser = parse_byte_size)]
-    pub plugin_memory: usize,
+    /// What plugins are granted beyond the sandbox, and their memory caps.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 
     /// Most linear memory all plugin instances may use together; a call
     /// that would need more is refused (`ERR plugin: overloaded: ...`).
@@ -368,20 +374,9 @@ pub struct ServeArgs {
     pub on_plugin_error: OnPluginError,
 }
 
-/// Parses a size in bytes as people write it: `65536`, `64k`, `64KiB`,
-/// `1.5MiB`, `1g`, `2 GB`. Units are binary (`k` and `KB` mean 1024 bytes,
-/// as for memory sizes everywhere else in this tool).
-pub fn parse_byte_size(raw: &str) -> Result<usize> {
-    let bytes = parse_size::Config::new()
-        .with_binary()
-        .parse_size(raw.trim())
-        .with_context(|| format!("expected a size such as 65536, 64k or 1.5MiB, got {raw:?}"))?;
-    let bytes = usize::try_from(bytes).with_context(|| format!("size {raw:?} is too large"))?;
-    if bytes == 0 {
-        bail!("size must be more than zero");
-    }
-    Ok(bytes)
-}
+/// Running time one plugin call may use unless `--plugin-timeout` says
+/// otherwise.
+const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(100);
 
 impl ServeArgs {
     /// Checks the options and resolves them into the server's
@@ -390,15 +385,6 @@ impl ServeArgs {
     /// `inherited` is the listening socket passed by socket activation, if
     /// any ([`crate::listener::inherited_socket`]).
     pub fn config(self, inherited: Option<std::net::TcpListener>) -> Result<ServerConfig> {
-        if self.plugin_timeout.is_zero() {
-            bail!("--plugin-timeout must be more than zero");
-        }
-        let wall_timeout = self
-            .plugin_wall_timeout
-            .unwrap_or(self.plugin_timeout * DEFAULT_WALL_MULTIPLE);
-        if wall_timeout.is_zero() {
-            bail!("--plugin-wall-timeout must be more than zero");
-        }
         if self.drain_timeout <= self.drain_grace {
             bail!("--drain-timeout must be longer than --drain-grace");
         }
@@ -408,6 +394,14 @@ impl ServeArgs {
         let paths = locate_chain(&self.plugin, self.plugin_dir.as_deref())?;
         let mut plugins = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
         pin_specs(&mut plugins, &self.plugin_sha256, "--plugin-sha256")?;
+        let memory_bytes = self.sandbox.apply(&mut plugins)?;
+        let (call_timeout, wall_timeout) = time_limit_specs(
+            &mut plugins,
+            &self.plugin_timeout,
+            &self.plugin_wall_timeout,
+            DEFAULT_PLUGIN_TIMEOUT,
+        )?;
+        let largest_memory_bytes = largest_memory(&plugins, memory_bytes);
         let trust = TrustPolicy {
             trusted_keys: self
                 .trusted_key
@@ -454,9 +448,10 @@ impl ServeArgs {
             plugins,
             trust,
             limits: PluginLimits {
-                call_timeout: self.plugin_timeout,
+                call_timeout,
                 wall_timeout,
-                memory_bytes: self.plugin_memory,
+                memory_bytes,
+                largest_memory_bytes,
                 total_memory_bytes: self.plugin_memory_total,
                 max_instances: self.max_instances as usize,
                 reply_bytes: self.max_reply,
@@ -482,24 +477,4 @@ impl ServeArgs {
 /// A duration option where `0s` means "never".
 fn nonzero(duration: Duration) -> Option<Duration> {
     (!duration.is_zero()).then_some(duration)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_sizes() {
-        assert_eq!(parse_byte_size("65536").unwrap(), 65536);
-        assert_eq!(parse_byte_size("64KiB").unwrap(), 64 << 10);
-        assert_eq!(parse_byte_size("64k").unwrap(), 64 << 10);
-        assert_eq!(parse_byte_size("16M").unwrap(), 16 << 20);
-        assert_eq!(parse_byte_size("1 GiB").unwrap(), 1 << 30);
-        assert_eq!(parse_byte_size("1g").unwrap(), 1 << 30);
-        assert_eq!(parse_byte_size("1.5MiB").unwrap(), 3 << 19);
-        assert_eq!(parse_byte_size("2 MB").unwrap(), 2 << 20);
-        assert!(parse_byte_size("0").is_err());
-        assert!(parse_byte_size("12 parsecs").is_err());
-        assert!(parse_byte_size("KiB").is_err());
-    }
 }

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             None => serve(cli.serve, inherited).await,
-            Some(Command::Serve(args)) => serve(args, inherited).await,
+            Some(Command::Serve(args)) => serve(*args, inherited).await,
             Some(Command::Client(client)) => client.execute().await,
             Some(Command::Reload(reload)) => reload.execute().await,
             Some(Command::Pipe(pipe)) => pipe.execute().await,

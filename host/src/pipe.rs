@@ -10,6 +10,7 @@
 //! any line failed.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::BytesMut;
@@ -17,12 +18,15 @@ use clap::Args;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::framing::{encode_replies, push_error_line, write_error_text, BatchReplies, LineFramer};
-use crate::limits::PluginLimits;
+use crate::limits::{parse_byte_size, PluginLimits};
 use crate::plugin::cache::CompileCache;
 use crate::plugin::chain::Pipeline;
 use crate::plugin::locate::locate_chain;
 use crate::plugin::provenance::TrustPolicy;
-use crate::plugin::spec::{chain_specs, ConfigEntry};
+use crate::plugin::spec::{
+    chain_specs, largest_memory, parse_time_entry, time_limit_specs, ConfigEntry, PerPlugin,
+    SandboxArgs,
+};
 use crate::plugin::PluginRuntime;
 
 /// The connection id the plugin sees.
@@ -49,13 +53,28 @@ pub struct PipeArgs {
     pub plugin_dir: Option<PathBuf>,
 
     /// Longest line accepted, without the line ending.
-    #[arg(long, default_value = "64KiB", value_parser = crate::cli::parse_byte_size)]
+    #[arg(long, default_value = "64KiB", value_parser = parse_byte_size)]
     pub max_line_length: usize,
 
-    /// Most running time one plugin call may use.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    pub plugin_timeout: std::time::Duration,
+    /// Most running time one plugin call may use [default: 1s]; NAME:TIME
+    /// for one plugin of the chain (as the server's).
+    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
+    pub plugin_timeout: Vec<PerPlugin<Duration>>,
+
+    /// Most wall-clock time one plugin call may take [default: 10 times
+    /// --plugin-timeout]; NAME:TIME for one plugin of the chain.
+    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
+    pub plugin_wall_timeout: Vec<PerPlugin<Duration>>,
+
+    /// What plugins are granted beyond the sandbox, and their memory caps
+    /// (as the server's).
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
+
+/// A file's lines take longer than a network batch: a second of running
+/// time per call unless `--plugin-timeout` says otherwise.
+const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Failures seen on the way, for the exit code.
 #[derive(Default)]
@@ -73,10 +92,19 @@ impl Failures {
 impl PipeArgs {
     pub async fn execute(self) -> Result<()> {
         let paths = locate_chain(&self.plugin, self.plugin_dir.as_deref())?;
-        let specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
+        let mut specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
+        let memory_bytes = self.sandbox.apply(&mut specs)?;
+        let (call_timeout, wall_timeout) = time_limit_specs(
+            &mut specs,
+            &self.plugin_timeout,
+            &self.plugin_wall_timeout,
+            DEFAULT_PLUGIN_TIMEOUT,
+        )?;
         let limits = PluginLimits {
-            call_timeout: self.plugin_timeout,
-            wall_timeout: self.plugin_timeout * crate::limits::DEFAULT_WALL_MULTIPLE,
+            call_timeout,
+            wall_timeout,
+            memory_bytes,
+            largest_memory_bytes: largest_memory(&specs, memory_bytes),
             ..PluginLimits::default()
         };
         let runtime =

@@ -80,7 +80,12 @@ impl SlowLane {
             Poll::Pending => {
                 let (done, result) = oneshot::channel();
                 self.shared.moved.fetch_add(1, Ordering::Relaxed);
+                // A call may wait on the host (a plugin's WASI sleep or
+                // socket): its timers and I/O belong to the runtime the call
+                // started in.
+                let runtime = tokio::runtime::Handle::try_current().ok();
                 self.submit(Box::new(move || {
+                    let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
                     // Nobody waiting any more (the connection went away) is
                     // fine: the call still ends and gives its instance up.
                     let _ = done.send(block_on(call));

@@ -80,6 +80,11 @@ impl CallClock {
         }
     }
 
+    /// Wall-clock time the call may take.
+    pub fn ceiling(&self) -> Duration {
+        self.ceiling
+    }
+
     /// The same limits, for a new call starting now.
     pub fn restart(&mut self) {
         *self = CallClock::start(self.budget, self.ceiling);

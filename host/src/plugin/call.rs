@@ -3,11 +3,18 @@
 //! event-loop thread and, if it outlives its slice, finish in the slow lane
 //! ([`crate::slow_lane`]).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use bytes::Bytes;
+use tokio::time::Sleep;
 
 use super::failure::PluginError;
 use super::pool::Checkout;
 use super::{BatchReply, PluginInstance};
+use crate::limits::DeadlineExceeded;
 
 /// Which export of the plugin a call runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,29 +62,46 @@ pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) ->
     };
     let state = instance.store.data_mut();
     state.clock.restart();
+    let ceiling = state.clock.ceiling();
     // A plugin that said it panicked and then did not trap has not panicked
     // in this call.
     state.panicked = false;
     instance.store.set_epoch_deadline(1);
     let exports = instance.bindings.yell_plugin_transform();
     let store = &mut instance.store;
-    let result = match export {
-        Export::Batch => exports
-            .call_transform_batch(store, conn, &input)
-            .await
-            .map(Output::Batch),
-        Export::Raw => exports
-            .call_transform_raw(store, conn, &input)
-            .await
-            .map(Output::Raw),
-        Export::Opened => exports
-            .call_connection_opened(store, conn)
-            .await
-            .map(Output::Bytes),
-        Export::Closed => exports
-            .call_connection_closed(store, conn)
-            .await
-            .map(Output::Bytes),
+    let call = async move {
+        match export {
+            Export::Batch => exports
+                .call_transform_batch(store, conn, &input)
+                .await
+                .map(Output::Batch),
+            Export::Raw => exports
+                .call_transform_raw(store, conn, &input)
+                .await
+                .map(Output::Raw),
+            Export::Opened => exports
+                .call_connection_opened(store, conn)
+                .await
+                .map(Output::Bytes),
+            Export::Closed => exports
+                .call_connection_closed(store, conn)
+                .await
+                .map(Output::Bytes),
+        }
+    };
+    let Some(result) = (WallClockCeiling {
+        call: std::pin::pin!(call),
+        ceiling,
+        timer: None,
+    })
+    .await
+    else {
+        // It was waiting on the host (a WASI sleep, a socket): the epoch
+        // deadline only stops running code.
+        return Done {
+            instance: None,
+            result: Err(PluginError::Deadline(DeadlineExceeded::WallClock(ceiling))),
+        };
     };
     if crate::slow_lane::cpu_clock().is_some() {
         let (running, wall) = instance.store.data().clock.elapsed();
@@ -99,5 +123,33 @@ pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) ->
             }),
             instance: None,
         },
+    }
+}
+
+/// A call bounded by the wall clock while it waits on the host too: the
+/// epoch deadline stops a plugin that runs, not one parked in a WASI sleep
+/// or read. The timer is made only when the call first waits, so the calls
+/// that finish at once (nearly all) pay nothing for it. `None` when the
+/// ceiling passed.
+struct WallClockCeiling<'a, F> {
+    call: Pin<&'a mut F>,
+    ceiling: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<F: Future> Future for WallClockCeiling<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(output) = self.call.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if self.timer.is_none() && tokio::runtime::Handle::try_current().is_ok() {
+            self.timer = Some(Box::pin(tokio::time::sleep(self.ceiling)));
+        }
+        match self.timer.as_mut().map(|timer| timer.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
     }
 }

@@ -278,12 +278,20 @@ impl PluginRuntime {
             .file_stem()
             .map(|stem| stem.to_string_lossy().into())
             .unwrap_or_else(|| "plugin".into());
+        if !spec.grants.is_empty() {
+            tracing::info!("plugin {shown}: granted {}", spec.grants.describe());
+        }
+        let own_limits = spec.limits.describe();
+        if !own_limits.is_empty() {
+            tracing::info!("plugin {shown}: its own limits: {own_limits}");
+        }
         let pool = Arc::new(InstancePool::new(
             pre,
             self.connections.clone(),
             self.logs.of(&name),
             spec.config.clone(),
-            self.limits,
+            spec.grants.clone(),
+            spec.limits.over(self.limits),
             self.budget.clone(),
         ));
         // Instantiating and initializing one instance now turns a plugin that
@@ -317,7 +325,7 @@ fn pooling_for(limits: &PluginLimits) -> wasmtime::PoolingAllocationConfig {
         .total_memories(slots)
         .total_tables(slots)
         .total_stacks(slots)
-        .max_memory_size(limits.memory_bytes);
+        .max_memory_size(limits.largest_memory_bytes.max(limits.memory_bytes));
     pooling
 }
 

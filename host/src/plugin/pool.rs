@@ -20,6 +20,7 @@ use super::call::Export;
 use super::connections::OpenConnections;
 use super::failure::PluginError;
 use super::log::PluginLog;
+use super::spec::Grants;
 use super::{bindings, PluginInstance, PluginState};
 use crate::limits::{DeadlineExceeded, InstanceLimiter, Isolation, MemoryBudget, PluginLimits};
 
@@ -40,6 +41,8 @@ pub struct InstancePool {
     log: Arc<PluginLog>,
     /// Handed to every new instance's `init`.
     config: Vec<(String, String)>,
+    /// What its instances may reach through WASI.
+    grants: Grants,
     limits: PluginLimits,
     /// Memory of all instances of all plugins.
     budget: MemoryBudget,
@@ -86,6 +89,7 @@ impl InstancePool {
         connections: Arc<OpenConnections>,
         log: Arc<PluginLog>,
         config: Vec<(String, String)>,
+        grants: Grants,
         limits: PluginLimits,
         budget: MemoryBudget,
     ) -> Self {
@@ -96,6 +100,7 @@ impl InstancePool {
             name: log.name().clone(),
             log,
             config,
+            grants,
             limits,
             budget,
             idle: Mutex::new(Vec::new()),
@@ -213,7 +218,8 @@ impl InstancePool {
             log: self.log.clone(),
             clock: self.limits.start_clock(),
             panicked: false,
-            wasi: super::wasi::context(&self.log),
+            wasi: super::wasi::context(&self.log, &self.grants)
+                .map_err(|error| PluginError::Start(format!("{error:#}")))?,
             table: wasmtime::component::ResourceTable::new(),
             _live: live,
         };

@@ -1,13 +1,19 @@
 //! What the command line says about the plugins: the chain of plugin files,
-//! the configuration of each (`--plugin-config [NAME:]KEY=VALUE`) and the
-//! digests they are pinned to (`--plugin-sha256 [NAME:]SHA256`).
+//! the configuration of each (`--plugin-config [NAME:]KEY=VALUE`), the
+//! digests they are pinned to (`--plugin-sha256 [NAME:]SHA256`), what each
+//! is granted beyond the sandbox (`--plugin-env`, `--plugin-dir-ro`,
+//! `--plugin-connect`) and the limits of one plugin that differ from every
+//! plugin's (`--plugin-memory NAME:SIZE`, `--plugin-timeout NAME:TIME`).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::cache::Digest256;
 use super::provenance::{digest_hex, parse_digest};
+use crate::limits::{parse_byte_size, parse_time_limit, PluginLimits, DEFAULT_WALL_MULTIPLE};
 
 /// One plugin of the chain as the command line gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,17 +24,359 @@ pub struct PluginSpec {
     /// The SHA-256 its content must have (`--plugin-sha256`), at start and
     /// at every swap.
     pub sha256: Option<Digest256>,
+    /// What it may reach through WASI besides randomness and coarse clocks.
+    pub grants: Grants,
+    /// Its own limits, where they differ from every plugin's.
+    pub limits: OwnLimits,
 }
 
 impl PluginSpec {
-    /// The plugin at `path`, with no configuration and no pin.
+    /// The plugin at `path`, with no configuration, no pin, no grant and
+    /// every plugin's limits.
     pub fn new(path: PathBuf) -> PluginSpec {
         PluginSpec {
             path,
             config: Vec::new(),
             sha256: None,
+            grants: Grants::default(),
+            limits: OwnLimits::default(),
         }
     }
+}
+
+/// The options, the same for `serve` and `pipe`, that give plugins more
+/// than the sandbox: WASI grants and their own memory caps.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SandboxArgs {
+    /// Let a plugin see an environment variable, as KEY=VALUE (plugins see
+    /// no environment otherwise); repeatable. In a chain, NAME:KEY=VALUE.
+    /// Keys are logged at load, values never.
+    #[arg(long = "plugin-env", value_name = "[NAME:]KEY=VALUE", value_parser = ConfigEntry::parse)]
+    pub plugin_env: Vec<ConfigEntry>,
+
+    /// Let a plugin read a directory and what is under it, nothing else of
+    /// the file system: DIR, which the plugin sees at the same path, or
+    /// DIR::GUEST_PATH. In a chain, NAME:DIR. Repeatable.
+    #[arg(long = "plugin-dir-ro", value_name = "[NAME:]DIR[::GUEST]", value_parser = parse_dir_entry)]
+    pub plugin_dir_ro: Vec<PerPlugin<DirGrant>>,
+
+    /// Let a plugin open TCP connections to this address, and to no other
+    /// (plugins have no network otherwise). Such a plugin may also look
+    /// names up, as language runtimes resolve before they connect.
+    /// Repeatable. In a chain, NAME:IP:PORT.
+    #[arg(long = "plugin-connect", value_name = "[NAME:]IP:PORT", value_parser = parse_connect_grant)]
+    pub plugin_connect: Vec<PerPlugin<SocketAddr>>,
+
+    /// Most linear memory one plugin instance may use (e.g. `64MiB`)
+    /// [default: 64MiB]. NAME:SIZE sets it for one plugin of the chain;
+    /// repeatable.
+    #[arg(long = "plugin-memory", value_name = "[NAME:]SIZE", value_parser = parse_memory_entry)]
+    pub plugin_memory: Vec<PerPlugin<usize>>,
+}
+
+impl SandboxArgs {
+    /// Gives the plugins of `specs` their grants and own memory caps, and
+    /// returns every other plugin's memory cap.
+    pub fn apply(&self, specs: &mut [PluginSpec]) -> Result<usize> {
+        grant_specs(
+            specs,
+            &self.plugin_env,
+            &self.plugin_dir_ro,
+            &self.plugin_connect,
+        )?;
+        let memory = limit_specs(
+            specs,
+            &self.plugin_memory,
+            "--plugin-memory",
+            |own, bytes| own.memory_bytes = Some(bytes),
+        )?;
+        Ok(memory.unwrap_or(crate::limits::DEFAULT_INSTANCE_MEMORY))
+    }
+}
+
+/// Sets the plugins' own time limits from `--plugin-timeout` and
+/// `--plugin-wall-timeout` entries, and returns every plugin's
+/// `(running time, wall-clock time)`: `default_timeout` unless an entry
+/// without a name says otherwise, and ten times the running time for the
+/// wall clock unless given. A plugin with its own running time and no wall
+/// clock of its own gets ten times its own, unless every plugin's wall clock
+/// was given.
+pub fn time_limit_specs(
+    specs: &mut [PluginSpec],
+    timeouts: &[PerPlugin<Duration>],
+    wall_timeouts: &[PerPlugin<Duration>],
+    default_timeout: Duration,
+) -> Result<(Duration, Duration)> {
+    let timeout = limit_specs(specs, timeouts, "--plugin-timeout", |own, limit| {
+        own.call_timeout = Some(limit)
+    })?
+    .unwrap_or(default_timeout);
+    let wall = limit_specs(
+        specs,
+        wall_timeouts,
+        "--plugin-wall-timeout",
+        |own, limit| own.wall_timeout = Some(limit),
+    )?;
+    for spec in specs.iter_mut() {
+        let own = &mut spec.limits;
+        if let (Some(limit), None, None) = (own.call_timeout, own.wall_timeout, wall) {
+            own.wall_timeout = Some(limit * DEFAULT_WALL_MULTIPLE);
+        }
+    }
+    Ok((timeout, wall.unwrap_or(timeout * DEFAULT_WALL_MULTIPLE)))
+}
+
+/// The largest memory cap of any plugin: every plugin's, or one's own.
+pub fn largest_memory(specs: &[PluginSpec], every_plugins: usize) -> usize {
+    specs
+        .iter()
+        .filter_map(|spec| spec.limits.memory_bytes)
+        .fold(every_plugins, usize::max)
+}
+
+/// Parses `--plugin-memory`'s value, `[NAME:]SIZE`.
+pub fn parse_memory_entry(raw: &str) -> Result<PerPlugin<usize>> {
+    PerPlugin::parse(raw, parse_byte_size)
+}
+
+/// Parses a time limit's value, `[NAME:]TIME`.
+pub fn parse_time_entry(raw: &str) -> Result<PerPlugin<Duration>> {
+    PerPlugin::parse(raw, parse_time_limit)
+}
+
+/// What one plugin may reach through WASI beyond the sandbox, which grants
+/// nothing but randomness and coarse clocks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Environment variables it sees (`--plugin-env`).
+    pub env: Vec<(String, String)>,
+    /// Directories it may read, nothing else (`--plugin-dir-ro`).
+    pub read_only_dirs: Vec<DirGrant>,
+    /// The only addresses it may open TCP connections to
+    /// (`--plugin-connect`).
+    pub connect: Vec<SocketAddr>,
+}
+
+impl Grants {
+    pub fn is_empty(&self) -> bool {
+        self.env.is_empty() && self.read_only_dirs.is_empty() && self.connect.is_empty()
+    }
+
+    /// For the log, in one line. Environment values are not shown: they
+    /// are where secrets go.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.env.is_empty() {
+            let keys: Vec<&str> = self.env.iter().map(|(key, _)| key.as_str()).collect();
+            parts.push(format!("environment {}", keys.join(", ")));
+        }
+        for dir in &self.read_only_dirs {
+            parts.push(format!(
+                "read-only directory {} as {}",
+                dir.host.display(),
+                dir.guest
+            ));
+        }
+        if !self.connect.is_empty() {
+            let addrs: Vec<String> = self.connect.iter().map(ToString::to_string).collect();
+            parts.push(format!("TCP connections to {}", addrs.join(", ")));
+        }
+        parts.join("; ")
+    }
+}
+
+/// A host directory a plugin may read (`--plugin-dir-ro`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// Where it is on the host (made absolute at start).
+    pub host: PathBuf,
+    /// Where the plugin sees it.
+    pub guest: String,
+}
+
+impl OwnLimits {
+    /// `every_plugins` with this plugin's own limits in place.
+    pub fn over(&self, every_plugins: PluginLimits) -> PluginLimits {
+        PluginLimits {
+            memory_bytes: self.memory_bytes.unwrap_or(every_plugins.memory_bytes),
+            call_timeout: self.call_timeout.unwrap_or(every_plugins.call_timeout),
+            wall_timeout: self.wall_timeout.unwrap_or(every_plugins.wall_timeout),
+            ..every_plugins
+        }
+    }
+
+    /// For the log, in one line; empty when there is none.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(bytes) = self.memory_bytes {
+            parts.push(format!("memory {} MiB", bytes as f64 / f64::from(1 << 20)));
+        }
+        if let Some(limit) = self.call_timeout {
+            parts.push(format!(
+                "running time {}",
+                humantime::format_duration(limit)
+            ));
+        }
+        if let Some(limit) = self.wall_timeout {
+            parts.push(format!(
+                "wall-clock time {}",
+                humantime::format_duration(limit)
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The limits of one plugin that differ from every plugin's
+/// (`--plugin-memory NAME:SIZE`, `--plugin-timeout NAME:TIME`,
+/// `--plugin-wall-timeout NAME:TIME`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnLimits {
+    pub memory_bytes: Option<usize>,
+    pub call_timeout: Option<Duration>,
+    pub wall_timeout: Option<Duration>,
+}
+
+/// An option's value, maybe for one plugin: `[NAME:]VALUE`, NAME being
+/// the plugin's name or position in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerPlugin<T> {
+    pub plugin: Option<String>,
+    pub value: T,
+    /// The option as given, for error messages.
+    pub raw: String,
+}
+
+impl<T> PerPlugin<T> {
+    /// Parses `[NAME:]VALUE` with `parse` for the value. The text before
+    /// the first ':' is a plugin name unless it holds a '/' (a path such
+    /// as `/srv/data::/data`).
+    pub fn parse(raw: &str, parse: impl Fn(&str) -> Result<T>) -> Result<PerPlugin<T>> {
+        let named = raw.split_once(':').filter(|(name, _)| !name.contains('/'));
+        let (plugin, value) = match named {
+            Some(("", _)) => bail!("expected [NAME:]VALUE, got {raw:?}"),
+            Some((name, value)) => (Some(name.to_string()), value),
+            None => (None, raw),
+        };
+        Ok(PerPlugin {
+            plugin,
+            value: parse(value).with_context(|| format!("in {raw:?}"))?,
+            raw: raw.to_string(),
+        })
+    }
+}
+
+/// Parses `--plugin-dir-ro`'s value: `DIR[::GUEST]`; the plugin sees DIR at
+/// GUEST, or at DIR's own path.
+pub fn parse_dir_grant(raw: &str) -> Result<DirGrant> {
+    let (host, guest) = match raw.split_once("::") {
+        Some((host, guest)) => (host, guest),
+        None => (raw, raw),
+    };
+    if host.is_empty() || guest.is_empty() {
+        bail!("expected DIR or DIR::GUEST_PATH, got {raw:?}");
+    }
+    Ok(DirGrant {
+        host: PathBuf::from(host),
+        guest: guest.to_string(),
+    })
+}
+
+/// Parses `--plugin-connect`'s value: `[NAME:]IP:PORT` (`127.0.0.1:6379`,
+/// `[::1]:6379`, `cache:127.0.0.1:6379`).
+pub fn parse_connect_grant(raw: &str) -> Result<PerPlugin<SocketAddr>> {
+    let addr = |text: &str| -> Result<SocketAddr> {
+        text.parse()
+            .with_context(|| format!("expected IP:PORT such as 127.0.0.1:6379, got {text:?}"))
+    };
+    match addr(raw) {
+        Ok(value) => Ok(PerPlugin {
+            plugin: None,
+            value,
+            raw: raw.to_string(),
+        }),
+        Err(_) => PerPlugin::parse(raw, addr),
+    }
+}
+
+/// Parses `--plugin-dir-ro`'s whole value, `[NAME:]DIR[::GUEST]`.
+pub fn parse_dir_entry(raw: &str) -> Result<PerPlugin<DirGrant>> {
+    PerPlugin::parse(raw, parse_dir_grant)
+}
+
+/// Grants of `--plugin-env`, `--plugin-dir-ro` and `--plugin-connect`,
+/// given to the plugins they name (a lone plugin needs no name).
+pub fn grant_specs(
+    specs: &mut [PluginSpec],
+    env: &[ConfigEntry],
+    dirs: &[PerPlugin<DirGrant>],
+    connect: &[PerPlugin<SocketAddr>],
+) -> Result<()> {
+    for entry in env {
+        let shown = match &entry.plugin {
+            Some(plugin) => format!("{plugin}:{}=...", entry.key),
+            None => format!("{}=...", entry.key),
+        };
+        let which = "Write NAME:KEY=VALUE";
+        for target in targets(
+            specs,
+            entry.plugin.as_deref(),
+            "--plugin-env",
+            &shown,
+            which,
+        )? {
+            specs[target]
+                .grants
+                .env
+                .push((entry.key.clone(), entry.value.clone()));
+        }
+    }
+    for dir in dirs {
+        let flag = "--plugin-dir-ro";
+        let host = std::fs::canonicalize(&dir.value.host)
+            .with_context(|| format!("{flag} {}: {}", dir.raw, dir.value.host.display()))?;
+        if !host.is_dir() {
+            bail!("{flag} {}: {} is not a directory", dir.raw, host.display());
+        }
+        let grant = DirGrant {
+            host,
+            guest: dir.value.guest.clone(),
+        };
+        let which = "Write NAME:DIR";
+        for target in targets(specs, dir.plugin.as_deref(), flag, &dir.raw, which)? {
+            specs[target].grants.read_only_dirs.push(grant.clone());
+        }
+    }
+    for addr in connect {
+        let (flag, which) = ("--plugin-connect", "Write NAME:IP:PORT");
+        for target in targets(specs, addr.plugin.as_deref(), flag, &addr.raw, which)? {
+            specs[target].grants.connect.push(addr.value);
+        }
+    }
+    Ok(())
+}
+
+/// Sets the limit `set` of the plugins that `entries` name, and returns the
+/// value given without a name (the last one), which is every other
+/// plugin's.
+pub fn limit_specs<T: Copy>(
+    specs: &mut [PluginSpec],
+    entries: &[PerPlugin<T>],
+    flag: &str,
+    set: impl Fn(&mut OwnLimits, T),
+) -> Result<Option<T>> {
+    let mut default = None;
+    for entry in entries {
+        let Some(plugin) = entry.plugin.as_deref() else {
+            default = Some(entry.value);
+            continue;
+        };
+        let which = "Write NAME:VALUE";
+        for target in targets(specs, Some(plugin), flag, &entry.raw, which)? {
+            set(&mut specs[target].limits, entry.value);
+        }
+    }
+    Ok(default)
 }
 
 /// One `--plugin-config`: a key and value, maybe for a named plugin.
@@ -257,6 +605,73 @@ mod tests {
         )
         .unwrap();
         assert_eq!(single[0].config, [("k".to_string(), "v".to_string())]);
+    }
+
+    #[test]
+    fn grants_and_own_limits_go_to_their_plugins() {
+        let mut specs = chain_specs(
+            vec![PathBuf::from("x/upper.wasm"), PathBuf::from("rot13.wasm")],
+            &[],
+            "--plugin-config",
+        )
+        .unwrap();
+        let dir = std::env::temp_dir();
+        let dir_text = dir.display().to_string();
+        grant_specs(
+            &mut specs,
+            &[entry("upper:TOKEN=s3cret")],
+            &[parse_dir_entry(&format!("2:{dir_text}::/data")).unwrap()],
+            &[parse_connect_grant("upper:[::1]:6379").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(specs[0].grants.env, [("TOKEN".into(), "s3cret".into())]);
+        assert_eq!(specs[0].grants.connect, ["[::1]:6379".parse().unwrap()]);
+        assert!(!specs[0].grants.describe().contains("s3cret"));
+        assert_eq!(specs[1].grants.read_only_dirs[0].guest, "/data");
+        assert_eq!(
+            specs[1].grants.read_only_dirs[0].host,
+            std::fs::canonicalize(&dir).unwrap()
+        );
+        // A lone address or path needs no name; a chain does.
+        assert_eq!(parse_connect_grant("127.0.0.1:80").unwrap().plugin, None);
+        assert_eq!(parse_dir_entry("/srv/a::/b").unwrap().plugin, None);
+        assert_eq!(parse_dir_entry("/srv/a").unwrap().value.guest, "/srv/a");
+        assert!(grant_specs(
+            &mut specs,
+            &[],
+            &[],
+            &[parse_connect_grant("127.0.0.1:80").unwrap()]
+        )
+        .is_err());
+        assert!(grant_specs(
+            &mut specs,
+            &[],
+            &[parse_dir_entry("1:/no/such/dir/here").unwrap()],
+            &[]
+        )
+        .is_err());
+        assert!(parse_connect_grant("upper:localhost:80").is_err());
+
+        let memory = |raw: &str| {
+            PerPlugin::parse(raw, |text| text.parse::<usize>().map_err(Into::into)).unwrap()
+        };
+        let default = limit_specs(
+            &mut specs,
+            &[memory("7"), memory("rot13:9")],
+            "--plugin-memory",
+            |limits, bytes| limits.memory_bytes = Some(bytes),
+        )
+        .unwrap();
+        assert_eq!(default, Some(7));
+        assert_eq!(specs[0].limits.memory_bytes, None);
+        assert_eq!(specs[1].limits.memory_bytes, Some(9));
+        assert!(limit_specs(
+            &mut specs,
+            &[memory("lower:9")],
+            "--plugin-memory",
+            |limits, bytes| limits.memory_bytes = Some(bytes)
+        )
+        .is_err());
     }
 
     #[test]

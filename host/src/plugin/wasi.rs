@@ -11,18 +11,28 @@
 //! - clocks are allowed but coarse: the wall clock and the monotonic clock
 //!   move in steps of [`CLOCK_STEP`], so untrusted code gets no fine timer
 //!   to measure other clients' work with.
+//!
+//! An operator may grant one plugin more ([`Grants`]): environment
+//! variables, directories to read (never to write), and TCP connections to
+//! named addresses only (no listening, no UDP; name lookup comes with a
+//! connect grant, as language runtimes resolve before they connect).
 
+use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::{Context as _, Result};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 
 use super::log::{Level, PluginLog};
+use super::spec::Grants;
 
 /// The step both clocks move in.
 pub const CLOCK_STEP: Duration = Duration::from_millis(1);
@@ -31,18 +41,47 @@ pub const CLOCK_STEP: Duration = Duration::from_millis(1);
 /// further.
 const MAX_LINE: usize = 16 * 1024;
 
-/// A plugin instance's WASI context: everything denied but randomness and
-/// coarse clocks; stdout and stderr to `log`.
-pub fn context(log: &Arc<PluginLog>) -> WasiCtx {
-    WasiCtxBuilder::new()
+/// A plugin instance's WASI context: everything denied but randomness,
+/// coarse clocks and what `grants` allows; stdout and stderr to `log`.
+pub fn context(log: &Arc<PluginLog>, grants: &Grants) -> Result<WasiCtx> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
         .stdout(LogStream::new(log.clone(), Level::Info))
         .stderr(LogStream::new(log.clone(), Level::Warn))
         .wall_clock(CoarseWallClock)
         .monotonic_clock(CoarseMonotonicClock::new())
-        .allow_tcp(false)
+        .envs(&grants.env)
+        .allow_tcp(!grants.connect.is_empty())
         .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build()
+        // Toolchains resolve even numeric addresses before connecting
+        // (Python's socket module does), so a plugin that may connect may
+        // look names up; it still connects only where it was granted.
+        .allow_ip_name_lookup(!grants.connect.is_empty());
+    for dir in &grants.read_only_dirs {
+        builder
+            .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("opening granted directory {}", dir.host.display()))?;
+    }
+    let allowed = Arc::new(grants.connect.clone());
+    builder.socket_addr_check(move |addr, usage| {
+        let allowed = connect_allowed(&allowed, addr, usage);
+        Box::pin(std::future::ready(allowed)) as Pin<Box<dyn Future<Output = bool> + Send + Sync>>
+    });
+    Ok(builder.build())
+}
+
+/// Whether a socket may use `addr` for `usage`: only connecting to a
+/// granted address, and the implicit bind to an unspecified address that
+/// connecting makes. No listening, no UDP.
+fn connect_allowed(granted: &[SocketAddr], addr: SocketAddr, usage: SocketAddrUse) -> bool {
+    match usage {
+        SocketAddrUse::TcpConnect => granted.contains(&addr),
+        SocketAddrUse::TcpBind => {
+            !granted.is_empty() && addr.ip().is_unspecified() && addr.port() == 0
+        }
+        _ => false,
+    }
 }
 
 /// Standard output or error of a plugin, written to its log a line at a
@@ -164,6 +203,47 @@ impl HostMonotonicClock for CoarseMonotonicClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_granted_addresses_connect() {
+        let granted: Vec<SocketAddr> = vec!["127.0.0.1:7000".parse().unwrap()];
+        let at = |text: &str| text.parse::<SocketAddr>().unwrap();
+        assert!(connect_allowed(
+            &granted,
+            at("127.0.0.1:7000"),
+            SocketAddrUse::TcpConnect
+        ));
+        assert!(!connect_allowed(
+            &granted,
+            at("127.0.0.1:7001"),
+            SocketAddrUse::TcpConnect
+        ));
+        assert!(connect_allowed(
+            &granted,
+            at("0.0.0.0:0"),
+            SocketAddrUse::TcpBind
+        ));
+        assert!(!connect_allowed(
+            &granted,
+            at("127.0.0.1:7000"),
+            SocketAddrUse::TcpBind
+        ));
+        assert!(!connect_allowed(
+            &granted,
+            at("0.0.0.0:0"),
+            SocketAddrUse::TcpListen
+        ));
+        assert!(!connect_allowed(
+            &granted,
+            at("127.0.0.1:7000"),
+            SocketAddrUse::UdpBind
+        ));
+        assert!(!connect_allowed(
+            &[],
+            at("0.0.0.0:0"),
+            SocketAddrUse::TcpBind
+        ));
+    }
 
     #[test]
     fn clocks_move_in_whole_steps() {
