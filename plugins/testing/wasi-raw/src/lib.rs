@@ -51,7 +51,9 @@ impl LinePlugin for WasiRaw {
             }
             "args" => reply.push(wasip2::cli::environment::get_arguments().len().to_string()),
             "connect" => {
-                let ip = arg(1).parse::<IpAddr>().map_err(|error| error.to_string())?;
+                let ip = arg(1)
+                    .parse::<IpAddr>()
+                    .map_err(|error| error.to_string())?;
                 let port = arg(2).parse::<u16>().map_err(|error| error.to_string())?;
                 reply.push(connect(SocketAddr::new(ip, port)));
             }
