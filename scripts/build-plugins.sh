@@ -121,3 +121,55 @@ for app in "$root"/plugins/python/*/app.py "$root"/plugins/python/testing/*/app.
     mv "$component.tmp" "$component"
     say "$component ($(wc -c <"$component") bytes)"
 done
+
+# C plugins: every folder under plugins/c/ with .c files (the helper,
+# plugins/c/sdk, is not one) becomes NAME-c.wasm: wit-bindgen's C bindings
+# for the plugin world, clang for wasm32-wasi as a reactor (no main), and
+# `wasm-tools component new`. A plugin that uses WASI preview 1 (stdio,
+# files, clocks through wasi-libc) is adapted to WASI 0.2 with the preview 1
+# adapter; one that does not imports no WASI at all. Those under
+# plugins/c/testing/ are for the tests.
+c_sdk="$root/plugins/c/sdk"
+c_bindings="$root/target/c-bindings"
+for folder in "$root"/plugins/c/*/ "$root"/plugins/c/testing/*/; do
+    folder=${folder%/}
+    case "$folder" in "$c_sdk" | "$root/plugins/c/testing") continue ;; esac
+    sources=("$folder"/*.c)
+    [ -f "${sources[0]}" ] || continue
+    case "$folder" in
+        "$root/plugins/c/testing/"*) component="$out/testing/$(basename "$folder")-c.wasm" ;;
+        *) component="$out/$(basename "$folder")-c.wasm" ;;
+    esac
+    mkdir -p "$(dirname "$component")"
+    if [ -f "$component" ] && [ -z "$(find "$folder" "$c_sdk" "$root/wit" -newer "$component" -print -quit)" ]; then
+        say "$component ($(wc -c <"$component") bytes)"
+        continue
+    fi
+    if [ ! -f "$c_bindings/plugin.c" ] || [ -n "$(find "$root/wit" -newer "$c_bindings/plugin.c" -print -quit)" ]; then
+        ensure_wit_bindgen
+        mkdir -p "$c_bindings"
+        wit-bindgen c "$root/wit" --world plugin --out-dir "$c_bindings" >/dev/null
+    fi
+    ensure_c_wasm_toolchain
+    core="$component.core.tmp"
+    # -msimd128 as for the Rust plugins; the stack first and 1 MiB, as Rust
+    # has it, so an overflow traps instead of overwriting data; printf's
+    # long-double support linked so snprintf needs no WASI.
+    clang-14 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
+        -I "$c_bindings" -I "$c_sdk" \
+        "${sources[@]}" "$c_sdk/yell_plugin.c" "$c_bindings/plugin.c" \
+        "$c_bindings/plugin_component_type.o" \
+        -msimd128 -Wl,--stack-first -Wl,-z,stack-size=1048576 -s -lc-printscan-long-double \
+        -o "$core"
+    # grep reads it all (no -q): wasm-tools must not die of a closed pipe.
+    if wasm-tools print "$core" | grep '(import "wasi_snapshot_preview1"' >/dev/null; then
+        wasm-tools component new "$core" --adapt "wasi_snapshot_preview1=$(preview1_adapter)" \
+            -o "$component.tmp"
+    else
+        wasm-tools component new "$core" -o "$component.tmp"
+    fi
+    rm -f "$core"
+    wasm-tools validate "$component.tmp"
+    mv "$component.tmp" "$component"
+    say "$component ($(wc -c <"$component") bytes)"
+done

