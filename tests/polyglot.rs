@@ -1,7 +1,10 @@
-//! Plugins in Python: the uppercase plugin written in Python answers byte
-//! for byte as the Rust one, it swaps live with it under load, and what a
-//! Python plugin tries beyond its sandbox (files, environment, network,
-//! fine clocks) the host denies, while stdout becomes its log.
+//! Plugins in other languages than Rust, beyond the contract every
+//! uppercase keeps (tests/contract.rs): the Python uppercase swaps live with
+//! the Rust one under load; what a Python plugin tries beyond its sandbox
+//! (files, environment, network, fine clocks) the host denies, and what an
+//! operator grants it may use, no more; per-plugin memory and time; each
+//! language's second example (the Python redactor, the C CRC-32); and a C
+//! plugin's stdio, greetings and assertions.
 
 mod common;
 
@@ -337,4 +340,77 @@ fn the_python_redactor_takes_its_configuration_and_redacts() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(why), "{stderr}");
     }
+}
+
+#[test]
+fn the_c_crc32_answers_as_zlib_and_refuses_lines_past_its_max() {
+    // zlib.crc32 of each line, without its line ending.
+    let output = common::pipe(
+        &["--plugin", "crc32-c"],
+        b"hello\r\n\nThe quick brown fox jumps over the lazy dog\n",
+    );
+    assert!(output.status.success());
+    assert_eq!(output.stdout, b"3610a686\r\n00000000\n414fa339\n");
+    let output = common::pipe(
+        &[
+            "--plugin",
+            "crc32-c",
+            "--plugin-config",
+            "echo=yes",
+            "--plugin-config",
+            "max=5",
+        ],
+        b"hello\ntoo long\n",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "3610a686\thello\nERR plugin: line longer than max\n"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line 2"));
+    let output = common::pipe(
+        &["--plugin", "crc32-c", "--plugin-config", "echo=maybe"],
+        b"",
+    );
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("config `echo`: cannot use \"maybe\": not a boolean"));
+}
+
+#[test]
+fn a_c_plugin_logs_through_stdio_greets_and_reports_its_assertions() {
+    let features = testing_plugin("features-c");
+    let server = ServerProcess::start_logging(
+        &["--plugin", &features, "--plugin-config", "greet=true"],
+        "info",
+    );
+    let mut stream = server.connect();
+    let client = stream.local_addr().unwrap();
+    assert_eq!(read_line(&mut stream), format!("hello {client}\n"));
+    let mut ask = |line: &str| {
+        stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        read_line(&mut stream)
+    };
+    // stderr and stdout (through wasi-libc and the preview 1 adapter) become
+    // the plugin's log lines.
+    assert_eq!(ask("stderr from c"), "written to stderr\n");
+    server.wait_for_log(&["WARN", "to stderr: from c", "plugin=\"features-c\""]);
+    assert_eq!(ask("stdout from c"), "written to stdout\n");
+    server.wait_for_log(&["INFO", "to stdout: from c"]);
+    assert_eq!(ask("split a b"), "a\n");
+    assert_eq!(read_line(&mut stream), "b\n");
+    assert_eq!(
+        {
+            stream.write_all(b"partial\n").unwrap();
+            read_line(&mut stream)
+        },
+        "ERR plugin: partial failure\n"
+    );
+    // A failed assert() reaches the operator with where and why; the client
+    // hears only that the plugin panicked, and the next line is served.
+    stream.write_all(b"assert\n").unwrap();
+    assert_eq!(read_line(&mut stream), "ERR plugin: panicked\n");
+    server.wait_for_log(&["assertion failed", "features.c"]);
+    stream.write_all(b"echo\n").unwrap();
+    assert_eq!(read_line(&mut stream), "echo\n");
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_line(&mut stream), "bye\n");
 }
