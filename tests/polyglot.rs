@@ -11,7 +11,7 @@ mod common;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{plugin_dir, read_line, testing_plugin, ServerProcess, SteadyClient};
@@ -46,63 +46,6 @@ fn compiled_once() {
             );
         }
     });
-}
-
-fn pipe(plugin: &str, input: &[u8]) -> Output {
-    compiled_once();
-    common::pipe(&["--plugin", plugin], input)
-}
-
-/// Lines a plugin must get exactly right, in every language.
-fn tricky_lines() -> Vec<u8> {
-    let mut input = Vec::new();
-    for line in [
-        &b"plain"[..],
-        b"windows\r",
-        b"",
-        b"\r",
-        b"  spaces  \t",
-        b"caf\xc3\xa9 \xff\xfe not utf-8",
-        b"mIxEd 123 !?",
-    ] {
-        input.extend_from_slice(line);
-        input.push(b'\n');
-    }
-    input.extend_from_slice(&vec![b'y'; 20_000]);
-    input.push(b'\n');
-    for i in 0..2_000 {
-        input.extend_from_slice(format!("line {i}\n").as_bytes());
-    }
-    input.extend_from_slice(b"unterminated last");
-    input
-}
-
-#[test]
-fn the_python_uppercase_answers_as_the_rust_one() {
-    let input = tricky_lines();
-    compiled_once();
-    let rust = pipe("uppercase", &input);
-    let python = pipe("uppercase-py", &input);
-    assert!(
-        python.status.success(),
-        "{}",
-        String::from_utf8_lossy(&python.stderr)
-    );
-    assert_eq!(python.stdout, rust.stdout);
-    // Through the server too, config refused the same way.
-    let server = ServerProcess::start(&["--plugin", "uppercase-py"]);
-    let mut stream = server.connect();
-    stream.write_all(b"hello\r\nworld\n").unwrap();
-    assert_eq!(read_line(&mut stream), "HELLO\r\n");
-    assert_eq!(read_line(&mut stream), "WORLD\n");
-    let refused = Command::new(common::binary())
-        .args(["--listen", "127.0.0.1:0", "--plugin", "uppercase-py"])
-        .args(["--plugin-config", "shout=yes"])
-        .env("YELL_COMPILE_CACHE", common::compile_cache())
-        .output()
-        .unwrap();
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown config key `shout`"));
 }
 
 #[test]
