@@ -41,7 +41,8 @@ pub struct Cli {
     #[command(flatten)]
     pub serve: ServeArgs,
     /// Log level (error, warn, info, debug, trace) or a full filter such as
-    /// `info,yell_host::connection=debug`; overrides RUST_LOG [default: info].
+    /// `info,yell_host::connection=debug`; overrides RUST_LOG [default:
+    /// info; for `pipe`, warn and the plugins' own log lines].
     #[arg(long, global = true)]
     pub log_level: Option<String>,
     /// Log format on stderr.

@@ -32,9 +32,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // `pipe` writes its own report on stderr: only warnings join it.
+    // `pipe` writes its own report on stderr: only warnings join it, and
+    // the plugin's own log lines (what its author prints while testing it).
     let default_level = match cli.command {
-        Some(Command::Pipe(_)) => "warn",
+        Some(Command::Pipe(_)) => "warn,yell_host::plugin::log=info",
         _ => "info",
     };
     let filter = match &cli.log_level {
