@@ -173,3 +173,34 @@ for folder in "$root"/plugins/c/*/ "$root"/plugins/c/testing/*/; do
     mv "$component.tmp" "$component"
     say "$component ($(wc -c <"$component") bytes)"
 done
+
+# JavaScript plugins: every folder under plugins/js/ with an app.js (the
+# helper, plugins/js/sdk, is not one) becomes NAME-js.wasm with
+# ComponentizeJS (npm, pinned by plugins/js/package-lock.json and installed
+# with `npm ci`), which embeds the SpiderMonkey engine: about 12 MB, and two
+# builds of the same source differ, so it is built only when its sources,
+# the helper, the lock or the contract changed.
+js="$root/plugins/js"
+js_sources=("$js/sdk" "$js/build.mjs" "$js/package-lock.json" "$root/wit")
+for app in "$js"/*/app.js "$js"/testing/*/app.js; do
+    [ -f "$app" ] || continue
+    folder=$(dirname "$app")
+    case "$folder" in
+        "$js/testing/"*) component="$out/testing/$(basename "$folder")-js.wasm" ;;
+        *) component="$out/$(basename "$folder")-js.wasm" ;;
+    esac
+    mkdir -p "$(dirname "$component")"
+    if [ -f "$component" ] && [ -z "$(find "$folder" "${js_sources[@]}" -newer "$component" -print -quit)" ]; then
+        say "$component ($(wc -c <"$component") bytes)"
+        continue
+    fi
+    ensure_node
+    if [ ! -f "$js/node_modules/.package-lock.json" ] ||
+        [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+        say "installing ComponentizeJS (npm ci, from plugins/js/package-lock.json)"
+        (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+    node "$js/build.mjs" "$root/wit" "$app" "$component"
+    wasm-tools validate "$component"
+    say "$component ($(wc -c <"$component") bytes)"
+done

@@ -11,6 +11,7 @@
 # | wit-bindgen-cli | 0.46.0 | crates.io (`cargo install --locked`): C bindings for the C plugins, the version of the Rust SDK's wit-bindgen |
 # | wasi-preview1-component-adapter-provider | 48.0.8 | crates.io (fetched by cargo): the WASI preview 1 adapter, for C plugins that use stdio; wasmtime's own version |
 # | clang-14, lld-14, libclang-rt-14-dev-wasm32, wasi-libc | Debian's (not pinned, as below) | Debian bookworm: compiles the C plugins |
+# | node, npm | the machine's (Node.js 20 here), else Debian's nodejs and npm | runs ComponentizeJS 0.23.0 and wizer 10.0.0, pinned by plugins/js/package-lock.json (`npm ci`) |
 # | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
 # | pyyaml | 6.0.3 | PyYAML for the tests (hash in tools-requirements.txt) |
 # | systemd-analyze (package systemd) | Debian's (not pinned, as below) | Debian bookworm, for the tests: checks the example units |
@@ -110,6 +111,12 @@ for package in json.load(sys.stdin)["packages"]:
     if package["name"] == "wasi-preview1-component-adapter-provider":
         print(os.path.dirname(package["manifest_path"]))')
     echo "$package/artefacts/wasi_snapshot_preview1.reactor.wasm"
+}
+
+ensure_node() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return
+    ensure_debian_command node nodejs
+    ensure_debian_command npm npm
 }
 
 # Says which Debian Rust is installed, and whether it is the one documented.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::{read_line, ServerProcess};
 
 /// The uppercase plugin of every language.
-const UPPERCASE: [&str; 3] = ["uppercase", "uppercase-py", "uppercase-c"];
+const UPPERCASE: [&str; 4] = ["uppercase", "uppercase-py", "uppercase-js", "uppercase-c"];
 
 /// Compiles every language's plugin into the tests' compile cache once,
 /// before any server needs it (an interpreter's component takes seconds).
@@ -153,4 +153,9 @@ fn the_python_uppercase_keeps_the_contract() {
 #[test]
 fn the_c_uppercase_keeps_the_contract() {
     keeps_the_contract("uppercase-c");
+}
+
+#[test]
+fn the_javascript_uppercase_keeps_the_contract() {
+    keeps_the_contract("uppercase-js");
 }

@@ -3,8 +3,9 @@
 //! the Rust one under load; what a Python plugin tries beyond its sandbox
 //! (files, environment, network, fine clocks) the host denies, and what an
 //! operator grants it may use, no more; per-plugin memory and time; each
-//! language's second example (the Python redactor, the C CRC-32); and a C
-//! plugin's stdio, greetings and assertions.
+//! language's second example (the Python redactor, the JavaScript JSON
+//! formatter, the C CRC-32); every reply form of the JavaScript helper;
+//! and a C plugin's stdio, greetings and assertions.
 
 mod common;
 
@@ -356,4 +357,81 @@ fn a_c_plugin_logs_through_stdio_greets_and_reports_its_assertions() {
     assert_eq!(read_line(&mut stream), "echo\n");
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(read_line(&mut stream), "bye\n");
+}
+
+#[test]
+fn the_javascript_formatter_sorts_pretty_prints_and_names_bad_json() {
+    let run = |config: &[&str], input: &[u8]| {
+        let mut args = vec!["--plugin", "jsonfmt-js"];
+        for entry in config {
+            args.extend(["--plugin-config", entry]);
+        }
+        common::pipe(&args, input)
+    };
+    let output = run(
+        &[],
+        b"{\"b\":1,\"a\":[2,{\"d\":1,\"c\":2}]}\r\n\nnot json\n",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "{\"a\":[2,{\"c\":2,\"d\":1}],\"b\":1}\r\nERR plugin: not JSON: JSON.parse: unexpected keyword at line 1 column 1 of the JSON data\n"
+    );
+    assert!(!output.status.success());
+    // Pretty-printed: one input line, several reply lines, each with the
+    // line ending its input line had.
+    let output = run(&["indent=2"], b"{\"b\":[1],\"a\":null}\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "{\r\n  \"a\": null,\r\n  \"b\": [\r\n    1\r\n  ]\r\n}\r\n"
+    );
+    let output = run(&["fields=z,a"], b"{\"a\":1,\"b\":2,\"z\":3}\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "{\"z\":3,\"a\":1}\n"
+    );
+    let output = run(&["indent=many"], b"{}\n");
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("the plugin refused its configuration: config `indent`: cannot use \"many\""));
+}
+
+#[test]
+fn the_javascript_helper_takes_every_reply_form_and_logs_the_console() {
+    let probe = testing_plugin("probe-js");
+    let server = ServerProcess::start_logging(&["--plugin", &probe], "info");
+    let mut stream = server.connect();
+    let client = stream.local_addr().unwrap();
+    assert!(read_line(&mut stream).starts_with("hello "));
+    server.wait_for_log(&["greet conn=", "(bigint)", &format!("peer={client}")]);
+    let mut ask = |line: &str, replies: usize| {
+        stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        (0..replies)
+            .map(|_| read_line(&mut stream))
+            .collect::<String>()
+    };
+    assert_eq!(ask("two", 2), "one\ntwo\n");
+    assert_eq!(ask("gen", 2), "g1\ng2\n");
+    assert_eq!(ask("empty", 1), "\n");
+    assert_eq!(ask("u16", 1), "AB\n");
+    assert_eq!(
+        ask("nl", 1),
+        "ERR plugin: a reply line cannot hold a line break\n"
+    );
+    assert_eq!(ask("str-throw", 1), "ERR plugin: a thrown string\n");
+    assert_eq!(ask("err-throw", 1), "ERR plugin: a RangeError\n");
+    assert_eq!(
+        ask("async", 1),
+        "ERR plugin: transform returned a Promise: it must be synchronous\n"
+    );
+    // console.* goes to the host's log, at its level.
+    assert_eq!(ask("console", 1), "logged\n");
+    server.wait_for_log(&[
+        "INFO",
+        "console.log from the plugin 1 {\"a\":[1,\"2\"]} null",
+    ]);
+    server.wait_for_log(&["ERROR", "Error: boom"]);
+    // A dropped line answers nothing: the next line's answer comes first.
+    assert_eq!(ask("drop\nwarn", 1), "warned\n");
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(read_line(&mut stream).starts_with("bye "));
+    assert!(read_line(&mut stream).starts_with("lines seen by this instance: "));
 }

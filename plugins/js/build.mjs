@@ -1,0 +1,53 @@
+// Builds a yell-host plugin component from a JavaScript app module:
+//   node build.mjs WIT_DIR APP.js OUT.wasm
+// The app module exports `transform(line)` (see sdk/yell_plugin.js). This
+// script writes an entry module that wraps it with the helper and exports
+// the `yell:plugin/transform` interface, then runs ComponentizeJS on it:
+// no AOT, and none of its WASI features (stdio, random, clocks, http,
+// fetch-event), so the component imports only what wit/plugin.wit names.
+import { componentize } from '@bytecodealliance/componentize-js';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const [witArg, appArg, outArg] = process.argv.slice(2);
+if (!witArg || !appArg || !outArg) {
+  console.error('usage: node build.mjs WIT_DIR APP.js OUT.wasm');
+  process.exit(2);
+}
+const wit = resolve(witArg);
+const app = resolve(appArg);
+const out = resolve(outArg);
+
+// ComponentizeJS resolves relative imports at build time inside the folder
+// it maps as the guest's `/` (the working directory, when the source is
+// under it): the app, the helper and the entry must all be under `root`.
+if (relative(root, app).startsWith('..')) {
+  console.error(`${app}: the app must be under ${root}`);
+  process.exit(2);
+}
+process.chdir(root);
+const buildDir = resolve(root, '.build');
+await mkdir(buildDir, { recursive: true });
+const entry = resolve(buildDir, `${relative(root, app).replaceAll('/', '_')}.entry.js`);
+const rel = (path) => {
+  const r = relative(buildDir, path);
+  return r.startsWith('.') ? r : `./${r}`;
+};
+// Exported under the interface's full name, which the bindings look up
+// first, so the app's own `transform` function does not clash with it.
+await writeFile(entry, `import * as app from '${rel(app)}';
+import { plugin } from '${rel(resolve(root, 'sdk/yell_plugin.js'))}';
+const transform = plugin(app);
+export { transform as 'yell:plugin/transform@0.1.0' };
+`);
+
+const { component } = await componentize({
+  sourcePath: entry,
+  witPath: wit,
+  worldName: 'plugin',
+  disableFeatures: ['stdio', 'random', 'clocks', 'http', 'fetch-event'],
+});
+await writeFile(`${out}.tmp`, component);
+await rename(`${out}.tmp`, out);
