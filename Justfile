@@ -50,6 +50,12 @@ bench-isolation: build-plugins
 bench-isolation-modes: build-plugins
     scripts/bench-isolation-modes.sh
 
+# The uppercase plugin of every language side by side: size, compile time
+# (cold, cached), first instance, memory per instance, lines/s pinned.
+bench-languages RUNS="3": build-plugins
+    cargo build --release --quiet
+    scripts/bench-languages.sh {{RUNS}}
+
 # Is the bundled load client fast enough? It against loadgen, both driving native_server.
 bench-client:
     scripts/bench-client.sh
