@@ -1,6 +1,6 @@
 //! Micro-costs of the data path: framing a read buffer into a batch and one
 //! plugin call on a batch, per line, at several batch sizes. Uses the real
-//! uppercase component (`just build-plugins` first).
+//! uppercase, reverse and counter components (`just build-plugins` first).
 
 use std::future::Future;
 use std::path::Path;
@@ -35,26 +35,38 @@ fn framing(c: &mut Criterion) {
 }
 
 fn plugin_call(c: &mut Criterion) {
-    let path = locate_plugin(Path::new("uppercase.wasm"), Path::new(BUILT_PLUGIN_DIR))
-        .expect("run `just build-plugins` first");
     let runtime =
         PluginRuntime::new(PluginLimits::default(), None, TrustPolicy::default()).unwrap();
-    let plugin = runtime.load(&PluginSpec::new(path)).unwrap();
-    let mut group = c.benchmark_group("uppercase_transform_batch");
-    for size in BATCH_SIZES {
-        let input = lines(size);
-        group.throughput(Throughput::Elements(size as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(size), &input, |b, input| {
-            let input = bytes::Bytes::from(input.clone());
-            b.iter(|| {
-                as_on_the_event_loop(plugin.transform_batch(1, input.clone()))
-                    .unwrap()
-                    .output
-                    .len()
-            })
-        });
+    // The uppercase at every batch size; at batch 64, plugins written as
+    // ordinary per-line functions that change the line's length (reverse)
+    // or add to it (counter): the SDK's general path.
+    for (name, sizes) in [
+        ("uppercase", &BATCH_SIZES[..]),
+        ("reverse", &[64][..]),
+        ("counter", &[64][..]),
+    ] {
+        let path = locate_plugin(
+            Path::new(&format!("{name}.wasm")),
+            Path::new(BUILT_PLUGIN_DIR),
+        )
+        .expect("run `just build-plugins` first");
+        let plugin = runtime.load(&PluginSpec::new(path)).unwrap();
+        let mut group = c.benchmark_group(format!("{name}_transform_batch"));
+        for &size in sizes {
+            let input = lines(size);
+            group.throughput(Throughput::Elements(size as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(size), &input, |b, input| {
+                let input = bytes::Bytes::from(input.clone());
+                b.iter(|| {
+                    as_on_the_event_loop(plugin.transform_batch(1, input.clone()))
+                        .unwrap()
+                        .output
+                        .len()
+                })
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 /// Runs a call the way a connection task does: polled on this thread, where

@@ -141,6 +141,14 @@ impl Config {
 /// A plugin written line by line. Implement it and name the type in
 /// [`export_plugin!`].
 pub trait LinePlugin: Sized + 'static {
+    /// For a plugin whose reply to every line is that line with each byte
+    /// mapped on its own (upper-casing, ROT13...): the map. The SDK then maps
+    /// a whole batch in one pass, many bytes at a step, instead of line by
+    /// line; `transform` must still give the same replies (it serves raw
+    /// mode). Used only if the map keeps every '\n' and makes no new one;
+    /// otherwise the batch goes line by line.
+    const BYTE_MAP: Option<fn(u8) -> u8> = None;
+
     /// Builds the plugin from its configuration; an error refuses the
     /// configuration and the host does not load the plugin.
     fn new(config: &Config) -> Result<Self, String>;

@@ -1,18 +1,19 @@
 //! What [`export_plugin!`](crate::export_plugin) expands to call: the glue
 //! between the batch contract of `wit/plugin.wit` and a [`LinePlugin`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::thread::LocalKey;
 
 use crate::bindings::yell::plugin::types::{BatchReply, LineError};
 use crate::{Config, ConnectionId, LinePlugin, Reply};
 
-/// Holds the instance's plugin value once `init` built it.
-pub struct Slot<P>(RefCell<Option<P>>);
+/// Holds the instance's plugin value once `init` built it, and whether its
+/// [`LinePlugin::BYTE_MAP`] may map whole batches.
+pub struct Slot<P>(RefCell<Option<P>>, Cell<bool>);
 
 impl<P> Slot<P> {
     pub const fn empty() -> Self {
-        Slot(RefCell::new(None))
+        Slot(RefCell::new(None), Cell::new(false))
     }
 }
 
@@ -34,8 +35,34 @@ pub fn init<P: LinePlugin>(
 ) -> Result<(), String> {
     tell_the_host_of_panics();
     let plugin = P::new(&Config::new(config))?;
-    slot.with(|slot| *slot.0.borrow_mut() = Some(plugin));
+    let maps_batches = P::BYTE_MAP.is_some_and(keeps_lines);
+    slot.with(|slot| {
+        *slot.0.borrow_mut() = Some(plugin);
+        slot.1.set(maps_batches);
+    });
     Ok(())
+}
+
+/// Whether `map` keeps the line structure of a batch: '\n' stays '\n' and
+/// no other byte becomes one.
+fn keeps_lines(map: fn(u8) -> u8) -> bool {
+    (0..=u8::MAX).all(|byte| (map(byte) == b'\n') == (byte == b'\n'))
+}
+
+/// A whole batch through a byte map: the replies are the input mapped, and
+/// each line's replies end where its '\n' ends.
+fn map_batch(lines: &[u8], map: fn(u8) -> u8) -> BatchReply {
+    // Plain loops over slices, which the compiler turns into SIMD (the map
+    // is a constant, inlined).
+    let output: Vec<u8> = lines.iter().map(|&byte| map(byte)).collect();
+    let ends = memchr::memchr_iter(b'\n', lines)
+        .map(|newline| newline as u32 + 1)
+        .collect();
+    BatchReply {
+        output,
+        ends,
+        errors: Vec::new(),
+    }
 }
 
 pub fn transform_batch<P: LinePlugin>(
@@ -43,6 +70,13 @@ pub fn transform_batch<P: LinePlugin>(
     conn: ConnectionId,
     lines: &[u8],
 ) -> BatchReply {
+    if let Some(map) = P::BYTE_MAP {
+        // Every line ends with '\n' (the contract); a batch that does not
+        // goes the general way, which copes.
+        if slot.with(|slot| slot.1.get()) && lines.last() == Some(&b'\n') {
+            return map_batch(lines, map);
+        }
+    }
     with_plugin(slot, |plugin| {
         // Replies are usually about as long as their input.
         let mut reply = Reply::with_buffer(Vec::with_capacity(lines.len()));
@@ -117,4 +151,20 @@ fn tell_the_host_of_panics() {
             crate::bindings::yell::plugin::log::panicked(&message);
         }));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_map_maps_whole_batches_only_if_it_keeps_the_lines() {
+        assert!(keeps_lines(|byte| byte.to_ascii_uppercase()));
+        assert!(!keeps_lines(|byte| if byte == b' ' { b'\n' } else { byte }));
+        assert!(!keeps_lines(|byte| if byte == b'\n' { b' ' } else { byte }));
+        let reply = map_batch(b"ab\n\nc\xff\r\n", |byte| byte.to_ascii_uppercase());
+        assert_eq!(reply.output, b"AB\n\nC\xff\r\n");
+        assert_eq!(reply.ends, [3, 4, 8]);
+        assert!(reply.errors.is_empty());
+    }
 }

@@ -6,6 +6,9 @@ use yell_plugin::{Config, LinePlugin, Reply};
 struct Uppercase;
 
 impl LinePlugin for Uppercase {
+    // The SDK upper-cases whole batches in one pass.
+    const BYTE_MAP: Option<fn(u8) -> u8> = Some(|byte| byte.to_ascii_uppercase());
+
     fn new(config: &Config) -> Result<Self, String> {
         config.allow_only(&[])?;
         Ok(Uppercase)
