@@ -1,5 +1,5 @@
 //! Plugins in other languages than Rust, beyond the contract every
-//! uppercase keeps (tests/contract.rs): the Python uppercase swaps live with
+//! uppercase keeps (tests/languages.rs): the Python uppercase swaps live with
 //! the Rust one under load; what a Python plugin tries beyond its sandbox
 //! (files, environment, network, fine clocks) the host denies, and what an
 //! operator grants it may use, no more; per-plugin memory and time; each
