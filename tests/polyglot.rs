@@ -435,3 +435,28 @@ fn the_javascript_helper_takes_every_reply_form_and_logs_the_console() {
     assert!(read_line(&mut stream).starts_with("bye "));
     assert!(read_line(&mut stream).starts_with("lines seen by this instance: "));
 }
+
+#[test]
+fn an_init_waiting_on_the_host_is_bounded_by_the_wall_clock() {
+    compiled_once();
+    let sandbox = testing_plugin("sandbox-py");
+    let started = std::time::Instant::now();
+    let output = common::pipe(
+        &[
+            "--plugin",
+            &sandbox,
+            "--plugin-config",
+            "sleep_in_init=30",
+            "--plugin-wall-timeout",
+            "500ms",
+        ],
+        b"env\n",
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot start it: init did not finish within 500ms of wall-clock time"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}

@@ -91,6 +91,9 @@ fn raw_wasi_calls_get_what_is_granted_and_no_more() {
         &dir_grant,
         "--plugin-connect",
         &connect_grant,
+        // A fresh instance, and so a fresh preopen, for every call.
+        "--isolation",
+        "call",
     ]);
     let mut stream = server.connect();
     assert_eq!(ask(&mut stream, "preopens"), "1: /data");
@@ -106,6 +109,16 @@ fn raw_wasi_calls_get_what_is_granted_and_no_more() {
     // A symbolic link pointing out of the grant does not lead out.
     std::os::unix::fs::symlink(outside.join("secret.txt"), granted.join("link")).unwrap();
     assert!(ask(&mut stream, "read link").starts_with("denied: "));
+    // The grant is the directory opened at start, not whatever its path
+    // names later: moved away and replaced, the plugin still reads the
+    // original, and never the replacement.
+    let moved = granted.with_file_name("granted-moved");
+    let _ = std::fs::remove_dir_all(&moved);
+    std::fs::rename(&granted, &moved).unwrap();
+    std::fs::create_dir(&granted).unwrap();
+    std::fs::write(granted.join("planted.txt"), "planted").unwrap();
+    assert_eq!(ask(&mut stream, "read notes.txt"), "allowed: 12 bytes");
+    assert!(ask(&mut stream, "read planted.txt").starts_with("denied: "));
     // Only the granted address connects.
     let port = allowed.local_addr().unwrap().port();
     assert_eq!(

@@ -44,8 +44,25 @@ pub struct Done {
 }
 
 /// Runs `export` on the checked-out instance (making it first, if the pool
-/// had none idle), under the call's deadline.
+/// had none idle), under the call's deadline, and under its wall-clock
+/// ceiling even while it waits on the host (a WASI sleep or socket, in
+/// `init` or in the call): the epoch deadline stops only code that runs.
 pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> Done {
+    let ceiling = match &checkout {
+        Checkout::Idle(instance) => instance.store.data().clock.ceiling(),
+        Checkout::New(new) => new.pool.limits().wall_timeout,
+    };
+    match within_wall_clock(ceiling, run_on(checkout, export, conn, input)).await {
+        Some(done) => done,
+        None => Done {
+            instance: None,
+            result: Err(PluginError::Deadline(DeadlineExceeded::WallClock(ceiling))),
+        },
+    }
+}
+
+/// [`run`] without the ceiling.
+async fn run_on(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> Done {
     let mut instance = match checkout {
         Checkout::Idle(instance) => instance,
         // Boxed: a pool miss is rare, and the future of every call is as
@@ -62,46 +79,29 @@ pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) ->
     };
     let state = instance.store.data_mut();
     state.clock.restart();
-    let ceiling = state.clock.ceiling();
     // A plugin that said it panicked and then did not trap has not panicked
     // in this call.
     state.panicked = false;
     instance.store.set_epoch_deadline(1);
     let exports = instance.bindings.yell_plugin_transform();
     let store = &mut instance.store;
-    let call = async move {
-        match export {
-            Export::Batch => exports
-                .call_transform_batch(store, conn, &input)
-                .await
-                .map(Output::Batch),
-            Export::Raw => exports
-                .call_transform_raw(store, conn, &input)
-                .await
-                .map(Output::Raw),
-            Export::Opened => exports
-                .call_connection_opened(store, conn)
-                .await
-                .map(Output::Bytes),
-            Export::Closed => exports
-                .call_connection_closed(store, conn)
-                .await
-                .map(Output::Bytes),
-        }
-    };
-    let Some(result) = (WallClockCeiling {
-        call: std::pin::pin!(call),
-        ceiling,
-        timer: None,
-    })
-    .await
-    else {
-        // It was waiting on the host (a WASI sleep, a socket): the epoch
-        // deadline only stops running code.
-        return Done {
-            instance: None,
-            result: Err(PluginError::Deadline(DeadlineExceeded::WallClock(ceiling))),
-        };
+    let result = match export {
+        Export::Batch => exports
+            .call_transform_batch(store, conn, &input)
+            .await
+            .map(Output::Batch),
+        Export::Raw => exports
+            .call_transform_raw(store, conn, &input)
+            .await
+            .map(Output::Raw),
+        Export::Opened => exports
+            .call_connection_opened(store, conn)
+            .await
+            .map(Output::Bytes),
+        Export::Closed => exports
+            .call_connection_closed(store, conn)
+            .await
+            .map(Output::Bytes),
     };
     if crate::slow_lane::cpu_clock().is_some() {
         let (running, wall) = instance.store.data().clock.elapsed();
@@ -126,11 +126,22 @@ pub async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) ->
     }
 }
 
-/// A call bounded by the wall clock while it waits on the host too: the
+/// `call`, bounded by the wall clock while it waits on the host too: the
 /// epoch deadline stops a plugin that runs, not one parked in a WASI sleep
 /// or read. The timer is made only when the call first waits, so the calls
-/// that finish at once (nearly all) pay nothing for it. `None` when the
-/// ceiling passed.
+/// that finish at once (nearly all) pay no clock read for it; it counts
+/// from then, so the ceiling may come up to one inline slice late, never
+/// early. `None` when the ceiling passed (the call is dropped, and its
+/// instance with it).
+pub async fn within_wall_clock<F: Future>(ceiling: Duration, call: F) -> Option<F::Output> {
+    WallClockCeiling {
+        call: std::pin::pin!(call),
+        ceiling,
+        timer: None,
+    }
+    .await
+}
+
 struct WallClockCeiling<'a, F> {
     call: Pin<&'a mut F>,
     ceiling: Duration,

@@ -130,7 +130,14 @@ impl InstancePool {
     /// plugin starts. The error says why it does not.
     pub fn warm_up(self: &Arc<Self>) -> Result<(), PluginError> {
         let new = self.admit()?;
-        let instance = crate::slow_lane::block_on(self.instantiate(new.live))?;
+        let ceiling = self.limits.wall_timeout;
+        let made = super::call::within_wall_clock(ceiling, self.instantiate(new.live));
+        let instance = crate::slow_lane::block_on(made).ok_or_else(|| {
+            PluginError::Start(format!(
+                "init did not finish within {} of wall-clock time",
+                humantime::format_duration(ceiling)
+            ))
+        })??;
         self.pool_idle(instance);
         Ok(())
     }

@@ -48,10 +48,11 @@ impl PluginSpec {
 /// than the sandbox: WASI grants and their own memory caps.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SandboxArgs {
-    /// Let a plugin see an environment variable, as KEY=VALUE (plugins see
-    /// no environment otherwise); repeatable. In a chain, NAME:KEY=VALUE.
-    /// Keys are logged at load, values never.
-    #[arg(long = "plugin-env", value_name = "[NAME:]KEY=VALUE", value_parser = ConfigEntry::parse)]
+    /// Let a plugin see an environment variable, as KEY=VALUE, or KEY alone
+    /// for the value this process has (which keeps a secret off the command
+    /// line); plugins see no environment otherwise. Repeatable; in a chain,
+    /// NAME:KEY=VALUE. Keys are logged at load, values never.
+    #[arg(long = "plugin-env", value_name = "[NAME:]KEY[=VALUE]", value_parser = parse_env_entry)]
     pub plugin_env: Vec<ConfigEntry>,
 
     /// Let a plugin read a directory and what is under it, nothing else of
@@ -192,7 +193,37 @@ pub struct DirGrant {
     pub host: PathBuf,
     /// Where the plugin sees it.
     pub guest: String,
+    /// The directory itself, opened at start.
+    pub held: Option<HeldDir>,
 }
+
+impl DirGrant {
+    /// The path every instance's preopen is opened from: the directory
+    /// opened at start, through `/proc/self/fd`, so that replacing a part
+    /// of its path later (a symbolic link to `/`...) cannot widen the
+    /// grant; the path itself where `/proc` is missing.
+    pub fn open_path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        match &self.held {
+            Some(held) if Path::new("/proc/self/fd").is_dir() => {
+                PathBuf::from(format!("/proc/self/fd/{}", held.0.as_raw_fd()))
+            }
+            _ => self.host.clone(),
+        }
+    }
+}
+
+/// A granted directory, held open for the life of the process.
+#[derive(Debug, Clone)]
+pub struct HeldDir(std::sync::Arc<std::fs::File>);
+
+impl PartialEq for HeldDir {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for HeldDir {}
 
 impl OwnLimits {
     /// `every_plugins` with this plugin's own limits in place.
@@ -252,7 +283,10 @@ impl<T> PerPlugin<T> {
     /// the first ':' is a plugin name unless it holds a '/' (a path such
     /// as `/srv/data::/data`).
     pub fn parse(raw: &str, parse: impl Fn(&str) -> Result<T>) -> Result<PerPlugin<T>> {
-        let named = raw.split_once(':').filter(|(name, _)| !name.contains('/'));
+        // `data::/data` is a lone plugin's DIR::GUEST, not plugin `data`.
+        let named = raw
+            .split_once(':')
+            .filter(|(name, rest)| !name.contains('/') && !rest.starts_with(':'));
         let (plugin, value) = match named {
             Some(("", _)) => bail!("expected [NAME:]VALUE, got {raw:?}"),
             Some((name, value)) => (Some(name.to_string()), value),
@@ -279,6 +313,7 @@ pub fn parse_dir_grant(raw: &str) -> Result<DirGrant> {
     Ok(DirGrant {
         host: PathBuf::from(host),
         guest: guest.to_string(),
+        held: None,
     })
 }
 
@@ -286,8 +321,16 @@ pub fn parse_dir_grant(raw: &str) -> Result<DirGrant> {
 /// `[::1]:6379`, `cache:127.0.0.1:6379`).
 pub fn parse_connect_grant(raw: &str) -> Result<PerPlugin<SocketAddr>> {
     let addr = |text: &str| -> Result<SocketAddr> {
-        text.parse()
-            .with_context(|| format!("expected IP:PORT such as 127.0.0.1:6379, got {text:?}"))
+        let addr: SocketAddr = text
+            .parse()
+            .with_context(|| format!("expected IP:PORT such as 127.0.0.1:6379, got {text:?}"))?;
+        // Addresses nothing can connect to (WASI refuses them) would make
+        // a grant that silently never works.
+        let mapped = matches!(addr, SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some());
+        if addr.ip().is_unspecified() || addr.port() == 0 || mapped {
+            bail!("{addr}: a plugin can only connect to a specific address and port (no 0.0.0.0, ::, port 0 or IPv4-mapped IPv6)");
+        }
+        Ok(addr)
     };
     match addr(raw) {
         Ok(value) => Ok(PerPlugin {
@@ -297,6 +340,32 @@ pub fn parse_connect_grant(raw: &str) -> Result<PerPlugin<SocketAddr>> {
         }),
         Err(_) => PerPlugin::parse(raw, addr),
     }
+}
+
+/// Parses `--plugin-env`'s value, `[NAME:]KEY[=VALUE]`: without a value,
+/// this process's own value of KEY. Errors never show the value.
+pub fn parse_env_entry(raw: &str) -> Result<ConfigEntry> {
+    let (name_and_key, value) = match raw.split_once('=') {
+        Some((name_and_key, value)) => (name_and_key, Some(value)),
+        None => (raw, None),
+    };
+    let (plugin, key) = match name_and_key.split_once(':') {
+        Some((plugin, key)) => (Some(plugin.to_string()), key),
+        None => (None, name_and_key),
+    };
+    if key.is_empty() || plugin.as_deref() == Some("") {
+        bail!("expected [NAME:]KEY[=VALUE], got {name_and_key:?}=...");
+    }
+    let value = match value {
+        Some(value) => value.to_string(),
+        None => std::env::var(key)
+            .with_context(|| format!("{key}: no such variable in this process's environment"))?,
+    };
+    Ok(ConfigEntry {
+        plugin,
+        key: key.to_string(),
+        value,
+    })
 }
 
 /// Parses `--plugin-dir-ro`'s whole value, `[NAME:]DIR[::GUEST]`.
@@ -325,10 +394,10 @@ pub fn grant_specs(
             &shown,
             which,
         )? {
-            specs[target]
-                .grants
-                .env
-                .push((entry.key.clone(), entry.value.clone()));
+            // A key given again: the last value holds.
+            let env = &mut specs[target].grants.env;
+            env.retain(|(key, _)| *key != entry.key);
+            env.push((entry.key.clone(), entry.value.clone()));
         }
     }
     for dir in dirs {
@@ -338,9 +407,12 @@ pub fn grant_specs(
         if !host.is_dir() {
             bail!("{flag} {}: {} is not a directory", dir.raw, host.display());
         }
+        let held = std::fs::File::open(&host)
+            .with_context(|| format!("{flag} {}: {}", dir.raw, host.display()))?;
         let grant = DirGrant {
             host,
             guest: dir.value.guest.clone(),
+            held: Some(HeldDir(std::sync::Arc::new(held))),
         };
         let which = "Write NAME:DIR";
         for target in targets(specs, dir.plugin.as_deref(), flag, &dir.raw, which)? {
@@ -651,6 +723,31 @@ mod tests {
         )
         .is_err());
         assert!(parse_connect_grant("upper:localhost:80").is_err());
+        for never in [
+            "0.0.0.0:80",
+            "[::]:80",
+            "127.0.0.1:0",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            assert!(parse_connect_grant(never).is_err(), "{never}");
+        }
+        // A lone plugin's relative DIR::GUEST is not a plugin name.
+        let relative = parse_dir_entry("data::/data").unwrap();
+        assert_eq!(
+            (relative.plugin, relative.value.guest.as_str()),
+            (None, "/data")
+        );
+        // KEY alone takes this process's value; errors never show a value.
+        std::env::set_var("YELL_SPEC_TEST_TOKEN", "t0ken");
+        assert_eq!(
+            parse_env_entry("YELL_SPEC_TEST_TOKEN").unwrap().value,
+            "t0ken"
+        );
+        assert!(parse_env_entry("YELL_SPEC_NO_SUCH_VARIABLE").is_err());
+        let refused = parse_env_entry(":K=s3cret").unwrap_err().to_string();
+        assert!(!refused.contains("s3cret"), "{refused}");
+        grant_specs(&mut specs, &[entry("upper:TOKEN=newer")], &[], &[]).unwrap();
+        assert_eq!(specs[0].grants.env, [("TOKEN".into(), "newer".into())]);
 
         let memory = |raw: &str| {
             PerPlugin::parse(raw, |text| text.parse::<usize>().map_err(Into::into)).unwrap()

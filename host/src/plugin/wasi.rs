@@ -59,7 +59,7 @@ pub fn context(log: &Arc<PluginLog>, grants: &Grants) -> Result<WasiCtx> {
         .allow_ip_name_lookup(!grants.connect.is_empty());
     for dir in &grants.read_only_dirs {
         builder
-            .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+            .preopened_dir(dir.open_path(), &dir.guest, FsPerms::ReadOnly)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("opening granted directory {}", dir.host.display()))?;
     }

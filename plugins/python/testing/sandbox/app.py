@@ -12,6 +12,8 @@ host's sandbox denies, and answers what happened:
 - `random`: 8 random bytes, as hex;
 - `peer`: the connection's client address;
 - `sleep SECONDS`: a WASI sleep (the host waits, the plugin does not run).
+
+Configuration: `sleep_in_init=SECONDS` sleeps that long in init.
 """
 
 # socket encodes host names with the idna codec, which componentize-py
@@ -49,6 +51,12 @@ def smallest_clock_step() -> int:
 
 
 class Transform(yell_plugin.Plugin):
+    def setup(self, config):
+        for key, value in config.items():
+            if key != "sleep_in_init":
+                raise ValueError(f"unknown config key `{key}`")
+            time.sleep(float(value))
+
     def transform_line(self, conn: int, line: bytes):
         words = line.decode(errors="replace").split()
         command, args = (words[0], words[1:]) if words else ("", [])
