@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use common::{plugin_dir, read_line, testing_plugin, ServerProcess, SteadyClient};
 
-/// Compiles the Python plugins into the tests' compile cache once, before
-/// any server needs them: an 18 MB component takes seconds to compile, more
-/// than a server start may take, and the tests would compile it side by
-/// side otherwise.
+/// Compiles the Python and JavaScript plugins into the tests' compile cache
+/// once, before any server needs them: an 18 MB or 12 MB component takes
+/// seconds to compile, more than a server start may take, and the tests
+/// would compile them side by side otherwise.
 fn compiled_once() {
     static COMPILED: std::sync::Once = std::sync::Once::new();
     COMPILED.call_once(|| {
@@ -28,6 +28,8 @@ fn compiled_once() {
             "uppercase-py".to_string(),
             "redact-py".to_string(),
             testing_plugin("sandbox-py"),
+            "jsonfmt-js".to_string(),
+            testing_plugin("probe-js"),
         ] {
             let output = Command::new(common::binary())
                 .args(["pipe", "--plugin", &plugin])
@@ -361,6 +363,7 @@ fn a_c_plugin_logs_through_stdio_greets_and_reports_its_assertions() {
 
 #[test]
 fn the_javascript_formatter_sorts_pretty_prints_and_names_bad_json() {
+    compiled_once();
     let run = |config: &[&str], input: &[u8]| {
         let mut args = vec!["--plugin", "jsonfmt-js"];
         for entry in config {
@@ -396,6 +399,7 @@ fn the_javascript_formatter_sorts_pretty_prints_and_names_bad_json() {
 
 #[test]
 fn the_javascript_helper_takes_every_reply_form_and_logs_the_console() {
+    compiled_once();
     let probe = testing_plugin("probe-js");
     let server = ServerProcess::start_logging(&["--plugin", &probe], "info");
     let mut stream = server.connect();
