@@ -24,8 +24,7 @@ use crate::plugin::cache::CompileCache;
 use crate::plugin::locate::locate_chain;
 use crate::plugin::provenance::{digest_hex, signature_path, SignerKey, TrustPolicy, TrustedKey};
 use crate::plugin::spec::{
-    chain_specs, largest_memory, parse_time_entry, pin_specs, time_limit_specs, ConfigEntry,
-    PerPlugin, PinEntry, SandboxArgs,
+    chain_specs, largest_memory, pin_specs, ConfigEntry, PinEntry, SandboxArgs,
 };
 use crate::plugin::PluginFile;
 use crate::server::ServerConfig;
@@ -261,21 +260,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "64KiB", value_parser = parse_byte_size)]
     pub max_line_length: usize,
 
-    /// Most running time one plugin call may use (e.g. `100ms`, `2s`): the
-    /// time the plugin itself runs, not time spent waiting for a CPU
-    /// [default: 100ms]. NAME:TIME sets it for one plugin of the chain;
-    /// repeatable.
-    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
-    pub plugin_timeout: Vec<PerPlugin<Duration>>,
-
-    /// Most wall-clock time one plugin call may take, waiting for a CPU
-    /// included (whichever of the two limits comes first ends the call)
-    /// [default: 10 times --plugin-timeout]. NAME:TIME sets it for one
-    /// plugin of the chain; repeatable.
-    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
-    pub plugin_wall_timeout: Vec<PerPlugin<Duration>>,
-
-    /// What plugins are granted beyond the sandbox, and their memory caps.
+    /// What plugins are granted beyond the sandbox, and their limits.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 
@@ -396,12 +381,9 @@ impl ServeArgs {
         let mut plugins = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
         pin_specs(&mut plugins, &self.plugin_sha256, "--plugin-sha256")?;
         let memory_bytes = self.sandbox.apply(&mut plugins)?;
-        let (call_timeout, wall_timeout) = time_limit_specs(
-            &mut plugins,
-            &self.plugin_timeout,
-            &self.plugin_wall_timeout,
-            DEFAULT_PLUGIN_TIMEOUT,
-        )?;
+        let (call_timeout, wall_timeout) = self
+            .sandbox
+            .time_limits(&mut plugins, DEFAULT_PLUGIN_TIMEOUT)?;
         let largest_memory_bytes = largest_memory(&plugins, memory_bytes);
         let trust = TrustPolicy {
             trusted_keys: self

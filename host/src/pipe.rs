@@ -23,10 +23,7 @@ use crate::plugin::cache::CompileCache;
 use crate::plugin::chain::Pipeline;
 use crate::plugin::locate::locate_chain;
 use crate::plugin::provenance::TrustPolicy;
-use crate::plugin::spec::{
-    chain_specs, largest_memory, parse_time_entry, time_limit_specs, ConfigEntry, PerPlugin,
-    SandboxArgs,
-};
+use crate::plugin::spec::{chain_specs, largest_memory, ConfigEntry, SandboxArgs};
 use crate::plugin::PluginRuntime;
 
 /// The connection id the plugin sees.
@@ -56,18 +53,8 @@ pub struct PipeArgs {
     #[arg(long, default_value = "64KiB", value_parser = parse_byte_size)]
     pub max_line_length: usize,
 
-    /// Most running time one plugin call may use [default: 1s]; NAME:TIME
-    /// for one plugin of the chain (as the server's).
-    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
-    pub plugin_timeout: Vec<PerPlugin<Duration>>,
-
-    /// Most wall-clock time one plugin call may take [default: 10 times
-    /// --plugin-timeout]; NAME:TIME for one plugin of the chain.
-    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
-    pub plugin_wall_timeout: Vec<PerPlugin<Duration>>,
-
-    /// What plugins are granted beyond the sandbox, and their memory caps
-    /// (as the server's).
+    /// What plugins are granted beyond the sandbox, and their limits (as
+    /// the server's).
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 }
@@ -94,12 +81,9 @@ impl PipeArgs {
         let paths = locate_chain(&self.plugin, self.plugin_dir.as_deref())?;
         let mut specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
         let memory_bytes = self.sandbox.apply(&mut specs)?;
-        let (call_timeout, wall_timeout) = time_limit_specs(
-            &mut specs,
-            &self.plugin_timeout,
-            &self.plugin_wall_timeout,
-            DEFAULT_PLUGIN_TIMEOUT,
-        )?;
+        let (call_timeout, wall_timeout) = self
+            .sandbox
+            .time_limits(&mut specs, DEFAULT_PLUGIN_TIMEOUT)?;
         let limits = PluginLimits {
             call_timeout,
             wall_timeout,

@@ -45,7 +45,8 @@ impl PluginSpec {
 }
 
 /// The options, the same for `serve` and `pipe`, that give plugins more
-/// than the sandbox: WASI grants and their own memory caps.
+/// than the sandbox (WASI grants) and bound them (memory and time, each
+/// plugin's own where named).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SandboxArgs {
     /// Let a plugin see an environment variable, as KEY=VALUE, or KEY alone
@@ -73,6 +74,20 @@ pub struct SandboxArgs {
     /// repeatable.
     #[arg(long = "plugin-memory", value_name = "[NAME:]SIZE", value_parser = parse_memory_entry)]
     pub plugin_memory: Vec<PerPlugin<usize>>,
+
+    /// Most running time one plugin call may use (e.g. `100ms`, `2s`): the
+    /// time the plugin itself runs, not time spent waiting for a CPU
+    /// [default: 100ms; 1s for `pipe`]. NAME:TIME sets it for one plugin of
+    /// the chain; repeatable.
+    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
+    pub plugin_timeout: Vec<PerPlugin<Duration>>,
+
+    /// Most wall-clock time one plugin call may take, waiting for a CPU or
+    /// on the host included (whichever of the two limits comes first ends
+    /// the call) [default: 10 times --plugin-timeout]. NAME:TIME sets it
+    /// for one plugin of the chain; repeatable.
+    #[arg(long, value_name = "[NAME:]TIME", value_parser = parse_time_entry)]
+    pub plugin_wall_timeout: Vec<PerPlugin<Duration>>,
 }
 
 impl SandboxArgs {
@@ -92,6 +107,22 @@ impl SandboxArgs {
             |own, bytes| own.memory_bytes = Some(bytes),
         )?;
         Ok(memory.unwrap_or(crate::limits::DEFAULT_INSTANCE_MEMORY))
+    }
+
+    /// Gives the plugins of `specs` their own time limits, and returns every
+    /// other plugin's `(running time, wall-clock time)`, with
+    /// `default_timeout` when none is given (see [`time_limit_specs`]).
+    pub fn time_limits(
+        &self,
+        specs: &mut [PluginSpec],
+        default_timeout: Duration,
+    ) -> Result<(Duration, Duration)> {
+        time_limit_specs(
+            specs,
+            &self.plugin_timeout,
+            &self.plugin_wall_timeout,
+            default_timeout,
+        )
     }
 }
 
