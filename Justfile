@@ -29,12 +29,17 @@ bench: build-plugins
     scripts/bench-peers.sh
     just bench-pinned
     cargo bench --bench plugin_call
+    just bench-idle-memory
     just bench-swap
     just bench-isolation
 
 # The server's own cost: each server alone on CPU 0, loadgen on CPU 1, alternating runs, medians and ratios.
 bench-pinned RUNS="5": build-plugins
     scripts/bench-pinned.sh -r {{RUNS}} native "yell-host=target/release/yell-host --no-watch --plugin target/plugins/uppercase.wasm"
+
+# Memory per idle connection: 10,000 quiet connections on native_server and on yell-host.
+bench-idle-memory CONNECTIONS="10000": build-plugins
+    scripts/bench-idle-memory.sh -n {{CONNECTIONS}} native "yell-host=target/release/yell-host --no-watch --plugin target/plugins/uppercase.wasm"
 
 # Live swap with a release build: 100 swaps under load, time from file change to first new reply.
 bench-swap: build-plugins

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,10 @@ const READ_CHUNK: usize = 64 * 1024;
 /// [`READ_CHUNK`] only for clients that fill them, so ten thousand quiet
 /// connections hold a few KiB each rather than 64 KiB.
 const FIRST_READ: usize = 4 * 1024;
+
+/// The largest write buffer a quiet connection keeps (see
+/// `release_buffers_while_idle`).
+const KEPT_WRITE_BUFFER: usize = 1024;
 
 /// How long a connection closed on an error keeps reading (and discarding)
 /// so that the client gets the error line rather than a reset.
@@ -236,25 +240,50 @@ impl Connection {
             let read = if std::mem::take(&mut came_with_header) {
                 self.read_buffer.len()
             } else {
-                tokio::select! {
-                    biased;
-                    _ = &mut shutdown => return self.drain().await,
-                    read = self.stream.read_buf(&mut self.read_buffer) => read?,
-                    _ = &mut idle, if idle_timeout.is_some() => {
-                        let timeout = idle_timeout.unwrap_or_default();
-                        let due = last_progress + timeout;
-                        if Instant::now() < due {
-                            idle.as_mut().reset(due);
-                            continue;
+                // Read what is there; wait only when nothing is, and wait
+                // without buffers: a quiet connection holds no memory for
+                // bytes that may never come.
+                match self.stream.try_read_buf(&mut self.read_buffer) {
+                    Ok(read) => {
+                        if 0 < read && read < want {
+                            // A short read emptied the socket: the next one
+                            // waits for the kernel to say more came, rather
+                            // than asking it in vain (as tokio's own reads do).
+                            let _ = self.stream.try_io(Interest::READABLE, || {
+                                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                            });
                         }
-                        push_error_line(
-                            &mut self.write_buffer,
-                            &format!("idle timeout: no complete line for {}", humantime::format_duration(timeout)),
-                        );
-                        self.context.stats.idle_timeout();
-                        self.flush().await?;
-                        self.close_after_error().await;
-                        return Ok(End::IdleTimeout);
+                        read
+                    }
+                    Err(error) if error.kind() != std::io::ErrorKind::WouldBlock => {
+                        return Err(error)
+                    }
+                    Err(_) => {
+                        self.release_buffers_while_idle();
+                        tokio::select! {
+                            biased;
+                            _ = &mut shutdown => return self.drain().await,
+                            readable = self.stream.readable() => {
+                                readable?;
+                                continue;
+                            }
+                            _ = &mut idle, if idle_timeout.is_some() => {
+                                let timeout = idle_timeout.unwrap_or_default();
+                                let due = last_progress + timeout;
+                                if Instant::now() < due {
+                                    idle.as_mut().reset(due);
+                                    continue;
+                                }
+                                push_error_line(
+                                    &mut self.write_buffer,
+                                    &format!("idle timeout: no complete line for {}", humantime::format_duration(timeout)),
+                                );
+                                self.context.stats.idle_timeout();
+                                self.flush().await?;
+                                self.close_after_error().await;
+                                return Ok(End::IdleTimeout);
+                            }
+                        }
                     }
                 }
             };
@@ -453,11 +482,28 @@ impl Connection {
         if self.stream.shutdown().await.is_err() {
             return;
         }
-        let mut sink = [0u8; 16 * 1024];
+        // On the heap: every connection's task is as large as its largest
+        // state, so a buffer here would be held by every open connection.
+        let mut sink = vec![0u8; 16 * 1024];
         let _ = tokio::time::timeout(ERROR_LINGER, async {
             while let Ok(1..) = self.stream.read(&mut sink).await {}
         })
         .await;
+    }
+
+    /// Gives back the read buffer's memory while the connection waits for
+    /// its client, unless it holds part of a line, and a write buffer grown
+    /// past a small reply's size: ten thousand quiet connections then hold
+    /// next to nothing. A connection that waits between lines pays one
+    /// allocation per read for it; a small write buffer is kept, since
+    /// growing one again from nothing reallocates it several times a batch.
+    fn release_buffers_while_idle(&mut self) {
+        if self.read_buffer.is_empty() && self.read_buffer.capacity() > 0 {
+            self.read_buffer = BytesMut::new();
+        }
+        if self.write_buffer.capacity() > KEPT_WRITE_BUFFER {
+            self.write_buffer = Vec::new();
+        }
     }
 
     /// Writes the pending replies. A client that reads none of them for the
