@@ -29,6 +29,7 @@ bench: build-plugins
     scripts/bench-peers.sh
     just bench-pinned
     cargo bench --bench plugin_call
+    cargo bench --bench call_floor
     just bench-idle-memory
     just bench-swap
     just bench-isolation
@@ -61,9 +62,9 @@ bench-languages RUNS="3": build-plugins
     cargo build --release --quiet
     scripts/bench-languages.sh {{RUNS}}
 
-# Is the bundled load client fast enough? It against loadgen, both driving native_server.
-bench-client:
-    scripts/bench-client.sh
+# Is the bundled load client fast enough? It against loadgen, both driving native_server, pinned apart.
+bench-client RUNS="5":
+    scripts/bench-client.sh -r {{RUNS}}
 
 # Property-test the framer against its reference model with many cases (bounded by CASES).
 fuzz CASES="200000":

@@ -105,9 +105,14 @@ const RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// gives up: a server that closes every connection is not draining.
 const FRUITLESS_RECONNECTS: u32 = 20;
 
-/// A line sent and not yet fully answered.
+/// Lines sent at one time and not yet fully answered: `count` lines of
+/// the workload's rotation from `first` on. A closed-loop burst is one
+/// such run (its lines share their send time, so the replies one read
+/// completes are timed and recorded once, not once per line); an open-loop
+/// line is a run of its own.
 struct InFlight {
-    index: usize,
+    first: usize,
+    count: usize,
     since: Instant,
 }
 
@@ -116,10 +121,14 @@ struct Connection<'a> {
     stream: TcpStream,
     outcome: Outcome,
     in_flight: VecDeque<InFlight>,
+    /// Lines in `in_flight`, all runs together.
+    lines_in_flight: usize,
     /// Index of the next line to send in the workload's rotation.
     next_line: usize,
     /// Lines sent so far (the open-loop schedule counts them).
     sent: u64,
+    /// What the next send writes (kept from one send to the next).
+    burst: Vec<u8>,
     buffer: Vec<u8>,
     filled: usize,
     /// Where the reply of the oldest in-flight line starts in `buffer`, and
@@ -142,8 +151,10 @@ pub async fn drive(stream: TcpStream, shared: Arc<Shared>) -> Outcome {
         stream,
         outcome: Outcome::default(),
         in_flight: VecDeque::new(),
+        lines_in_flight: 0,
         next_line: 0,
         sent: 0,
+        burst: Vec::new(),
         buffer: vec![0; 64 * 1024],
         filled: 0,
         reply_start: 0,
@@ -168,8 +179,16 @@ impl Connection<'_> {
     async fn run(&mut self) -> Step {
         let shared = self.shared;
         let give_up = shared.send_until + REPLY_TIMEOUT;
+        // One timer for the whole run, moved only when the next wake-up
+        // moves: a timer made per read would be registered and removed
+        // again for nearly every read.
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(give_up));
+        let mut timer_at = give_up;
+        // When the last replies were taken, if nothing happened since: one
+        // clock read serves both their latency and the next send.
+        let mut replies_taken_at = None;
         loop {
-            let now = Instant::now();
+            let now = replies_taken_at.take().unwrap_or_else(Instant::now);
             // Send what the plan allows now.
             let due = self.claim(self.lines_due(now));
             if due > 0 {
@@ -177,24 +196,29 @@ impl Connection<'_> {
                 continue;
             }
             let sending_over = now >= shared.send_until || self.budget_spent;
-            if sending_over && self.in_flight.is_empty() {
+            if sending_over && self.lines_in_flight == 0 {
                 return Ok(());
             }
             // Otherwise wait for replies, or for the next scheduled send.
             let wake = match shared.rate_per_connection {
-                Some(_) if !sending_over && self.in_flight.len() < shared.depth => {
+                Some(_) if !sending_over && self.lines_in_flight < shared.depth => {
                     self.next_send_time().min(shared.send_until)
                 }
                 _ => give_up,
             };
-            if self.in_flight.is_empty() {
-                tokio::time::sleep_until(wake).await;
+            if wake != timer_at {
+                timer.as_mut().reset(wake);
+                timer_at = wake;
+            }
+            if self.lines_in_flight == 0 {
+                timer.as_mut().await;
                 continue;
             }
             let space = self.make_room();
             let read = tokio::select! {
+                biased;
                 read = self.stream.read(&mut self.buffer[space..]) => read,
-                _ = tokio::time::sleep_until(wake) => {
+                _ = timer.as_mut() => {
                     if wake >= give_up {
                         return Err((Failure::Timeout, format!("no reply for {REPLY_TIMEOUT:?} after the end of the run")));
                     }
@@ -204,7 +228,7 @@ impl Connection<'_> {
             match read {
                 Ok(0) if shared.reconnect_to.is_some() => self.reconnect().await?,
                 Ok(0) => return Err((Failure::Closed, "the server closed the connection".into())),
-                Ok(read) => self.take_replies(read),
+                Ok(read) => replies_taken_at = Some(self.take_replies(read)),
                 Err(error) => return Err((Failure::of(&error), format!("read: {error}"))),
             }
         }
@@ -247,10 +271,12 @@ impl Connection<'_> {
         self.reply_lines_seen = 0;
         let lines = &self.shared.workload.lines;
         let mut burst = Vec::new();
-        for line in &self.in_flight {
-            burst.extend_from_slice(&lines[line.index]);
+        for run in &self.in_flight {
+            for k in 0..run.count {
+                burst.extend_from_slice(&lines[(run.first + k) % lines.len()]);
+            }
         }
-        self.outcome.resent += self.in_flight.len() as u64;
+        self.outcome.resent += self.lines_in_flight as u64;
         self.stream.write_all(&burst).await.map_err(|error| {
             (
                 Failure::of(&error),
@@ -286,11 +312,11 @@ impl Connection<'_> {
         if now >= shared.send_until || self.budget_spent {
             return 0;
         }
-        let room = shared.depth - self.in_flight.len().min(shared.depth);
+        let room = shared.depth - self.lines_in_flight.min(shared.depth);
         match shared.rate_per_connection {
             // Closed loop: a new burst once the last one is answered.
             None => {
-                if self.in_flight.is_empty() {
+                if self.lines_in_flight == 0 {
                     shared.depth
                 } else {
                     0
@@ -307,21 +333,36 @@ impl Connection<'_> {
     async fn send(&mut self, count: usize, now: Instant) -> Step {
         let shared = self.shared;
         let lines = &shared.workload.lines;
-        let mut burst = Vec::new();
+        let mut burst = std::mem::take(&mut self.burst);
+        burst.clear();
         for _ in 0..count {
             let index = self.next_line;
             self.next_line = (self.next_line + 1) % lines.len();
             burst.extend_from_slice(&lines[index]);
-            // Open loop: latency counts from when the line should have gone,
-            // so a stalled server cannot hide behind a late send.
-            let since = match shared.rate_per_connection {
-                Some(_) => self.next_send_time().min(now),
-                None => now,
-            };
-            self.in_flight.push_back(InFlight { index, since });
+            match shared.rate_per_connection {
+                // Open loop: latency counts from when the line should have
+                // gone, so a stalled server cannot hide behind a late send.
+                Some(_) => self.in_flight.push_back(InFlight {
+                    first: index,
+                    count: 1,
+                    since: self.next_send_time().min(now),
+                }),
+                // Closed loop: the burst is one run.
+                None => match self.in_flight.back_mut() {
+                    Some(run) if run.since == now => run.count += 1,
+                    _ => self.in_flight.push_back(InFlight {
+                        first: index,
+                        count: 1,
+                        since: now,
+                    }),
+                },
+            }
+            self.lines_in_flight += 1;
             self.sent += 1;
         }
-        match self.stream.write_all(&burst).await {
+        let written = self.stream.write_all(&burst).await;
+        self.burst = burst;
+        match written {
             Ok(()) => Ok(()),
             // The server closed while nothing was being read (an open-loop
             // client between replies): the burst is in flight, and goes
@@ -354,30 +395,38 @@ impl Connection<'_> {
     }
 
     /// Accounts for `read` new bytes: completes in-flight lines whose reply
-    /// lines have all arrived, checking and timing each.
-    fn take_replies(&mut self, read: usize) {
+    /// lines have all arrived, checking each and timing it. Returns the
+    /// time it took as the replies' arrival.
+    fn take_replies(&mut self, read: usize) -> Instant {
         let shared = self.shared;
+        let lines = shared.workload.lines.len();
         let now = Instant::now();
         let scan_from = self.filled;
         self.filled += read;
         self.fruitless_reconnects = 0;
         let mut completed = 0u64;
+        // Lines of the oldest run completed by this read and not yet
+        // recorded: they share one latency (one send time, one arrival).
+        let mut unrecorded = 0u64;
         for newline in memchr::memchr_iter(b'\n', &self.buffer[scan_from..self.filled]) {
             let end = scan_from + newline + 1;
-            let Some(oldest) = self.in_flight.front() else {
+            let Some(oldest) = self.in_flight.front_mut() else {
                 // More reply lines than lines sent: the server is wrong.
                 self.outcome.mismatches += 1;
                 self.reply_start = end;
                 continue;
             };
+            let index = oldest.first;
             self.reply_lines_seen += 1;
-            if self.reply_lines_seen < shared.workload.reply_lines(oldest.index) {
+            if self.reply_lines_seen < shared.workload.reply_lines(index) {
                 continue;
             }
-            let index = oldest.index;
             let since = oldest.since;
-            self.in_flight.pop_front();
             let counted = since >= shared.measure_from;
+            oldest.first = (index + 1) % lines;
+            oldest.count -= 1;
+            let run_answered = oldest.count == 0;
+            self.lines_in_flight -= 1;
             if let Some(expected) = &shared.workload.expected {
                 let got = &self.buffer[self.reply_start..end];
                 if got != expected[index].bytes.as_slice() && counted {
@@ -393,11 +442,23 @@ impl Connection<'_> {
             }
             if counted {
                 completed += 1;
-                let nanos = now.saturating_duration_since(since).as_nanos() as u64;
-                self.latencies.saturating_record(nanos.max(1));
+                unrecorded += 1;
+            }
+            if run_answered {
+                self.in_flight.pop_front();
+                record_latency(
+                    &mut self.latencies,
+                    now,
+                    since,
+                    std::mem::take(&mut unrecorded),
+                );
             }
             self.reply_start = end;
             self.reply_lines_seen = 0;
+        }
+        if let Some(oldest) = self.in_flight.front() {
+            let since = oldest.since;
+            record_latency(&mut self.latencies, now, since, unrecorded);
         }
         self.outcome.lines += completed;
         shared.live_lines.fetch_add(completed, Relaxed);
@@ -405,11 +466,20 @@ impl Connection<'_> {
             self.merge_latencies();
             self.last_merge = now;
         }
+        now
     }
 
     fn merge_latencies(&mut self) {
         let mut shared = self.shared.latencies.lock().expect("latency lock");
         shared.add(&self.latencies).expect("same bounds");
         self.latencies.reset();
+    }
+}
+
+/// Records the latency of `lines` lines sent at `since` and answered `now`.
+fn record_latency(latencies: &mut Histogram<u64>, now: Instant, since: Instant, lines: u64) {
+    if lines > 0 {
+        let nanos = now.saturating_duration_since(since).as_nanos() as u64;
+        latencies.saturating_record_n(nanos.max(1), lines);
     }
 }
