@@ -7,6 +7,8 @@
 # Pinned apart, the load generator is the bottleneck, so its own cost shows.
 #
 # Usage: scripts/bench-client.sh [-r RUNS] [-s SECONDS] [-w CONNSxDEPTH]...
+#   YELL_HOST_BINARY: the yell-host whose client is measured (default: the
+#   release build of this repository)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +28,7 @@ done
 # shellcheck source=peers.sh
 . "$root/scripts/peers.sh"
 
+client_binary=${YELL_HOST_BINARY:-$root/target/release/yell-host}
 port=$(free_port)
 taskset -c 0 "$root/target/peers/release/native_server" "127.0.0.1:$port" >/dev/null 2>&1 &
 server=$!
@@ -37,7 +40,7 @@ loadgen_once() { # CONNS DEPTH -> lines/s
         | sed -n 's/.*lines_per_s=\([0-9]*\).*/\1/p'
 }
 client_once() { # CONNS DEPTH -> lines/s
-    taskset -c 1 "$root/target/release/yell-host" client --addr "127.0.0.1:$port" -n "$1" \
+    taskset -c 1 "$client_binary" client --addr "127.0.0.1:$port" -n "$1" \
         -d "${seconds}s" --depth "$2" --json 2>/dev/null \
         | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["lines_per_second"]))'
 }

@@ -335,31 +335,30 @@ impl Connection<'_> {
         let lines = &shared.workload.lines;
         let mut burst = std::mem::take(&mut self.burst);
         burst.clear();
+        if shared.rate_per_connection.is_none() {
+            // Closed loop: the burst is one run.
+            self.in_flight.push_back(InFlight {
+                first: self.next_line,
+                count,
+                since: now,
+            });
+        }
         for _ in 0..count {
             let index = self.next_line;
-            self.next_line = (self.next_line + 1) % lines.len();
+            self.next_line = next_in_rotation(index, lines.len());
             burst.extend_from_slice(&lines[index]);
-            match shared.rate_per_connection {
+            if shared.rate_per_connection.is_some() {
                 // Open loop: latency counts from when the line should have
                 // gone, so a stalled server cannot hide behind a late send.
-                Some(_) => self.in_flight.push_back(InFlight {
+                self.in_flight.push_back(InFlight {
                     first: index,
                     count: 1,
                     since: self.next_send_time().min(now),
-                }),
-                // Closed loop: the burst is one run.
-                None => match self.in_flight.back_mut() {
-                    Some(run) if run.since == now => run.count += 1,
-                    _ => self.in_flight.push_back(InFlight {
-                        first: index,
-                        count: 1,
-                        since: now,
-                    }),
-                },
+                });
             }
-            self.lines_in_flight += 1;
             self.sent += 1;
         }
+        self.lines_in_flight += count;
         let written = self.stream.write_all(&burst).await;
         self.burst = burst;
         match written {
@@ -398,70 +397,50 @@ impl Connection<'_> {
     /// lines have all arrived, checking each and timing it. Returns the
     /// time it took as the replies' arrival.
     fn take_replies(&mut self, read: usize) -> Instant {
-        let shared = self.shared;
-        let lines = shared.workload.lines.len();
         let now = Instant::now();
-        let scan_from = self.filled;
+        // Where the search for the next newline goes on from: the bytes
+        // before were searched by earlier reads.
+        let mut scan = self.filled;
         self.filled += read;
         self.fruitless_reconnects = 0;
-        let mut completed = 0u64;
-        // Lines of the oldest run completed by this read and not yet
-        // recorded: they share one latency (one send time, one arrival).
-        let mut unrecorded = 0u64;
-        for newline in memchr::memchr_iter(b'\n', &self.buffer[scan_from..self.filled]) {
-            let end = scan_from + newline + 1;
-            let Some(oldest) = self.in_flight.front_mut() else {
+        let mut tally = Tally::default();
+        loop {
+            // The oldest line's expected reply, whole and right: taken as a
+            // block, without looking for its newlines one by one.
+            if let Some(end) = self.expected_reply_here() {
+                self.complete_oldest(end, true, now, &mut tally);
+                scan = end;
+                continue;
+            }
+            let Some(newline) = memchr::memchr(b'\n', &self.buffer[scan..self.filled]) else {
+                break;
+            };
+            let end = scan + newline + 1;
+            scan = end;
+            let Some(oldest) = self.in_flight.front() else {
                 // More reply lines than lines sent: the server is wrong.
                 self.outcome.mismatches += 1;
                 self.reply_start = end;
                 continue;
             };
-            let index = oldest.first;
             self.reply_lines_seen += 1;
-            if self.reply_lines_seen < shared.workload.reply_lines(index) {
+            if self.reply_lines_seen < self.shared.workload.reply_lines(oldest.first) {
                 continue;
             }
-            let since = oldest.since;
-            let counted = since >= shared.measure_from;
-            oldest.first = (index + 1) % lines;
-            oldest.count -= 1;
-            let run_answered = oldest.count == 0;
-            self.lines_in_flight -= 1;
-            if let Some(expected) = &shared.workload.expected {
-                let got = &self.buffer[self.reply_start..end];
-                if got != expected[index].bytes.as_slice() && counted {
-                    self.outcome.mismatches += 1;
-                    if self.outcome.shown_mismatches.len() < SHOWN_MISMATCHES {
-                        self.outcome.shown_mismatches.push(Mismatch {
-                            sent: shared.workload.lines[index].clone(),
-                            got: got.to_vec(),
-                            expected: expected[index].bytes.clone(),
-                        });
-                    }
+            let right = match &self.shared.workload.expected {
+                Some(expected) => {
+                    self.buffer[self.reply_start..end] == *expected[oldest.first].bytes
                 }
-            }
-            if counted {
-                completed += 1;
-                unrecorded += 1;
-            }
-            if run_answered {
-                self.in_flight.pop_front();
-                record_latency(
-                    &mut self.latencies,
-                    now,
-                    since,
-                    std::mem::take(&mut unrecorded),
-                );
-            }
-            self.reply_start = end;
-            self.reply_lines_seen = 0;
+                None => true,
+            };
+            self.complete_oldest(end, right, now, &mut tally);
         }
         if let Some(oldest) = self.in_flight.front() {
             let since = oldest.since;
-            record_latency(&mut self.latencies, now, since, unrecorded);
+            record_latency(&mut self.latencies, now, since, tally.unrecorded);
         }
-        self.outcome.lines += completed;
-        shared.live_lines.fetch_add(completed, Relaxed);
+        self.outcome.lines += tally.completed;
+        self.shared.live_lines.fetch_add(tally.completed, Relaxed);
         if now.duration_since(self.last_merge) > Duration::from_millis(250) {
             self.merge_latencies();
             self.last_merge = now;
@@ -469,11 +448,88 @@ impl Connection<'_> {
         now
     }
 
+    /// Where the oldest in-flight line's reply ends, if all of it is in the
+    /// buffer and is exactly the expected reply (and no reply line of it
+    /// was counted yet).
+    fn expected_reply_here(&self) -> Option<usize> {
+        let expected = self.shared.workload.expected.as_ref()?;
+        if self.reply_lines_seen > 0 {
+            return None;
+        }
+        let want = &expected[self.in_flight.front()?.first].bytes;
+        let end = self.reply_start + want.len();
+        (end <= self.filled && self.buffer[self.reply_start..end] == **want).then_some(end)
+    }
+
+    /// The oldest in-flight line's reply is complete and ends at `end`;
+    /// `right` says whether it is the expected one.
+    fn complete_oldest(&mut self, end: usize, right: bool, now: Instant, tally: &mut Tally) {
+        let shared = self.shared;
+        let Some(oldest) = self.in_flight.front_mut() else {
+            return;
+        };
+        let index = oldest.first;
+        let since = oldest.since;
+        let counted = since >= shared.measure_from;
+        oldest.first = next_in_rotation(index, shared.workload.lines.len());
+        oldest.count -= 1;
+        let run_answered = oldest.count == 0;
+        self.lines_in_flight -= 1;
+        if !right && counted {
+            self.outcome.mismatches += 1;
+            if let (true, Some(expected)) = (
+                self.outcome.shown_mismatches.len() < SHOWN_MISMATCHES,
+                &shared.workload.expected,
+            ) {
+                self.outcome.shown_mismatches.push(Mismatch {
+                    sent: shared.workload.lines[index].clone(),
+                    got: self.buffer[self.reply_start..end].to_vec(),
+                    expected: expected[index].bytes.clone(),
+                });
+            }
+        }
+        if counted {
+            tally.completed += 1;
+            tally.unrecorded += 1;
+        }
+        if run_answered {
+            self.in_flight.pop_front();
+            record_latency(
+                &mut self.latencies,
+                now,
+                since,
+                std::mem::take(&mut tally.unrecorded),
+            );
+        }
+        self.reply_start = end;
+        self.reply_lines_seen = 0;
+    }
+
     fn merge_latencies(&mut self) {
         let mut shared = self.shared.latencies.lock().expect("latency lock");
         shared.add(&self.latencies).expect("same bounds");
         self.latencies.reset();
     }
+}
+
+/// The line after `index` in a rotation of `lines` lines. Per line sent and
+/// answered, so without a division.
+fn next_in_rotation(index: usize, lines: usize) -> usize {
+    if index + 1 >= lines {
+        0
+    } else {
+        index + 1
+    }
+}
+
+/// Lines completed by one read.
+#[derive(Default)]
+struct Tally {
+    /// Counted ones (sent after the warm-up).
+    completed: u64,
+    /// Counted ones of the oldest run whose latency is not recorded yet:
+    /// they share one (one send time, one arrival).
+    unrecorded: u64,
 }
 
 /// Records the latency of `lines` lines sent at `since` and answered `now`.
