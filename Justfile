@@ -31,6 +31,7 @@ bench: build-plugins
     cargo bench --bench plugin_call
     cargo bench --bench call_floor
     just bench-idle-memory
+    just bench-client
     just bench-swap
     just bench-isolation
 
