@@ -43,39 +43,48 @@ impl connection::Host for Quiet {
     }
 }
 
-fn call_floor(c: &mut Criterion) {
+/// The engine (set up as the host's: the code checks the epoch on loops
+/// and calls), the uppercase component, and a store whose deadline never
+/// comes.
+fn setup() -> (Engine, Component, Store<Quiet>) {
     let mut config = Config::new();
-    // As the host's engine: the code checks the epoch on loops and calls.
     config.epoch_interruption(true);
     let engine = Engine::new(&config).unwrap();
     let component = Component::from_file(&engine, "target/plugins/uppercase.wasm")
         .expect("run `just build-plugins` first");
-    let mut linker = Linker::new(&engine);
-    bindings::Plugin::add_to_linker::<Quiet, HasSelf<Quiet>>(&mut linker, |state| state).unwrap();
     let mut store = Store::new(&engine, Quiet);
     store.set_epoch_deadline(u64::MAX / 2);
-    let plugin = bindings::Plugin::instantiate(&mut store, &component, &linker).unwrap();
-    plugin
-        .yell_plugin_transform()
-        .call_init(&mut store, &[])
-        .unwrap()
-        .unwrap();
-    let mut group = c.benchmark_group("uppercase_sync_call_floor");
+    (engine, component, store)
+}
+
+/// Benchmarks `call` (a batch in, the reply's length out) on batches of
+/// every size, as group `name`.
+fn per_batch_size(c: &mut Criterion, name: &str, mut call: impl FnMut(&[u8]) -> usize) {
+    let mut group = c.benchmark_group(name);
     for size in [1usize, 16, 64, 1024] {
         let input = b"hello world\n".repeat(size);
         group.throughput(Throughput::Elements(size as u64));
         group.bench_with_input(BenchmarkId::from_parameter(size), &input, |b, input| {
-            b.iter(|| {
-                plugin
-                    .yell_plugin_transform()
-                    .call_transform_batch(&mut store, 1, input)
-                    .unwrap()
-                    .output
-                    .len()
-            })
+            b.iter(|| call(input))
         });
     }
     group.finish();
+}
+
+fn call_floor(c: &mut Criterion) {
+    let (engine, component, mut store) = setup();
+    let mut linker = Linker::new(&engine);
+    bindings::Plugin::add_to_linker::<Quiet, HasSelf<Quiet>>(&mut linker, |state| state).unwrap();
+    let plugin = bindings::Plugin::instantiate(&mut store, &component, &linker).unwrap();
+    let transform = plugin.yell_plugin_transform();
+    transform.call_init(&mut store, &[]).unwrap().unwrap();
+    per_batch_size(c, "uppercase_sync_call_floor", |input| {
+        transform
+            .call_transform_batch(&mut store, 1, input)
+            .unwrap()
+            .output
+            .len()
+    });
 }
 
 impl async_bindings::yell::plugin::log::Host for Quiet {
@@ -102,41 +111,24 @@ fn inline<F: Future>(call: F) -> F::Output {
 }
 
 fn async_call_floor(c: &mut Criterion) {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    let engine = Engine::new(&config).unwrap();
-    let component = Component::from_file(&engine, "target/plugins/uppercase.wasm")
-        .expect("run `just build-plugins` first");
+    let (engine, component, mut store) = setup();
     let mut linker = Linker::new(&engine);
     async_bindings::Plugin::add_to_linker::<Quiet, HasSelf<Quiet>>(&mut linker, |state| state)
         .unwrap();
-    let mut store = Store::new(&engine, Quiet);
-    store.set_epoch_deadline(u64::MAX / 2);
     let plugin = inline(async_bindings::Plugin::instantiate_async(
         &mut store, &component, &linker,
     ))
     .unwrap();
-    inline(plugin.yell_plugin_transform().call_init(&mut store, &[]))
+    let transform = plugin.yell_plugin_transform();
+    inline(transform.call_init(&mut store, &[]))
         .unwrap()
         .unwrap();
-    let mut group = c.benchmark_group("uppercase_async_call_floor");
-    for size in [1usize, 16, 64, 1024] {
-        let input = b"hello world\n".repeat(size);
-        group.throughput(Throughput::Elements(size as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(size), &input, |b, input| {
-            b.iter(|| {
-                inline(
-                    plugin
-                        .yell_plugin_transform()
-                        .call_transform_batch(&mut store, 1, input),
-                )
-                .unwrap()
-                .output
-                .len()
-            })
-        });
-    }
-    group.finish();
+    per_batch_size(c, "uppercase_async_call_floor", |input| {
+        inline(transform.call_transform_batch(&mut store, 1, input))
+            .unwrap()
+            .output
+            .len()
+    });
 }
 
 criterion_group!(benches, call_floor, async_call_floor);

@@ -30,8 +30,9 @@ use crate::stats::Stats;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// What a connection first reads at a time. Reads grow towards
-/// [`READ_CHUNK`] only for clients that fill them, so ten thousand quiet
-/// connections hold a few KiB each rather than 64 KiB.
+/// [`READ_CHUNK`] only for clients that fill them, so a client that sends a
+/// line now and then reads into a small buffer (and a quiet one holds none,
+/// see `release_buffers_while_idle`).
 const FIRST_READ: usize = 4 * 1024;
 
 /// The largest write buffer a quiet connection keeps (see
