@@ -240,51 +240,34 @@ impl Connection {
             let want = self.read_buffer.capacity() - self.read_buffer.len();
             let read = if std::mem::take(&mut came_with_header) {
                 self.read_buffer.len()
+            } else if let Some(read) = self.read_available(want)? {
+                read
             } else {
-                // Read what is there; wait only when nothing is, and wait
-                // without buffers: a quiet connection holds no memory for
-                // bytes that may never come.
-                match self.stream.try_read_buf(&mut self.read_buffer) {
-                    Ok(read) => {
-                        if 0 < read && read < want {
-                            // A short read emptied the socket: the next one
-                            // waits for the kernel to say more came, rather
-                            // than asking it in vain (as tokio's own reads do).
-                            let _ = self.stream.try_io(Interest::READABLE, || {
-                                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                            });
-                        }
-                        read
+                // Nothing there: wait for it without buffers, so a quiet
+                // connection holds no memory for bytes that may never come.
+                self.release_buffers_while_idle();
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => return self.drain().await,
+                    readable = self.stream.readable() => {
+                        readable?;
+                        continue;
                     }
-                    Err(error) if error.kind() != std::io::ErrorKind::WouldBlock => {
-                        return Err(error)
-                    }
-                    Err(_) => {
-                        self.release_buffers_while_idle();
-                        tokio::select! {
-                            biased;
-                            _ = &mut shutdown => return self.drain().await,
-                            readable = self.stream.readable() => {
-                                readable?;
-                                continue;
-                            }
-                            _ = &mut idle, if idle_timeout.is_some() => {
-                                let timeout = idle_timeout.unwrap_or_default();
-                                let due = last_progress + timeout;
-                                if Instant::now() < due {
-                                    idle.as_mut().reset(due);
-                                    continue;
-                                }
-                                push_error_line(
-                                    &mut self.write_buffer,
-                                    &format!("idle timeout: no complete line for {}", humantime::format_duration(timeout)),
-                                );
-                                self.context.stats.idle_timeout();
-                                self.flush().await?;
-                                self.close_after_error().await;
-                                return Ok(End::IdleTimeout);
-                            }
+                    _ = &mut idle, if idle_timeout.is_some() => {
+                        let timeout = idle_timeout.unwrap_or_default();
+                        let due = last_progress + timeout;
+                        if Instant::now() < due {
+                            idle.as_mut().reset(due);
+                            continue;
                         }
+                        push_error_line(
+                            &mut self.write_buffer,
+                            &format!("idle timeout: no complete line for {}", humantime::format_duration(timeout)),
+                        );
+                        self.context.stats.idle_timeout();
+                        self.flush().await?;
+                        self.close_after_error().await;
+                        return Ok(End::IdleTimeout);
                     }
                 }
             };
@@ -490,6 +473,26 @@ impl Connection {
             while let Ok(1..) = self.stream.read(&mut sink).await {}
         })
         .await;
+    }
+
+    /// Reads what the socket holds into the read buffer (`want` bytes at
+    /// most): `None` when it holds nothing yet, `Some(0)` at end of file.
+    fn read_available(&mut self, want: usize) -> std::io::Result<Option<usize>> {
+        match self.stream.try_read_buf(&mut self.read_buffer) {
+            Ok(read) => {
+                if 0 < read && read < want {
+                    // A short read emptied the socket: the next one waits
+                    // for the kernel to say more came, rather than asking it
+                    // in vain (as tokio's own reads do).
+                    let _ = self.stream.try_io(Interest::READABLE, || {
+                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                    });
+                }
+                Ok(Some(read))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// Gives back the read buffer's memory while the connection waits for

@@ -272,8 +272,10 @@ impl Connection<'_> {
         let lines = &self.shared.workload.lines;
         let mut burst = Vec::new();
         for run in &self.in_flight {
-            for k in 0..run.count {
-                burst.extend_from_slice(&lines[(run.first + k) % lines.len()]);
+            let mut index = run.first;
+            for _ in 0..run.count {
+                burst.extend_from_slice(&lines[index]);
+                index = next_in_rotation(index, lines.len());
             }
         }
         self.outcome.resent += self.lines_in_flight as u64;
@@ -458,7 +460,10 @@ impl Connection<'_> {
         }
         let want = &expected[self.in_flight.front()?.first].bytes;
         let end = self.reply_start + want.len();
-        (end <= self.filled && self.buffer[self.reply_start..end] == **want).then_some(end)
+        // Matching bytes end a reply only if they end a line.
+        let whole_lines = want.last() == Some(&b'\n');
+        (whole_lines && end <= self.filled && self.buffer[self.reply_start..end] == **want)
+            .then_some(end)
     }
 
     /// The oldest in-flight line's reply is complete and ends at `end`;
