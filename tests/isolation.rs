@@ -353,6 +353,30 @@ fn slow_greetings_and_last_words_never_stall_other_connections() {
 }
 
 #[test]
+fn a_slow_call_cut_from_the_fast_path_is_answered_once_and_logs_once() {
+    let _serial = one_at_a_time();
+    let plugin = slow();
+    let server =
+        ServerProcess::start_logging(&["--plugin", &plugin], "info,yell_host::plugin::call=debug");
+    server.wait_for_log(&["called synchronously"]);
+    let mut stream = server.connect();
+    // Fast calls run synchronously; the first slow one (tens of ms) is cut
+    // at the end of its slice and runs again from the start in the slow
+    // lane. The plugin's calls then start the suspendable way for a while:
+    // the second is moved, not cut. Each says its log line once.
+    for _ in 0..2 {
+        stream.write_all(b"SLOW 20000000\nfast\n").unwrap();
+        assert_eq!(read_line(&mut stream), "SLOW 20000000\n");
+        assert_eq!(read_line(&mut stream), "FAST\n");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.drain_log();
+    let said = |needle: &str| log.iter().filter(|line| line.contains(needle)).count();
+    assert_eq!(said("spinning 20000000"), 2, "{log:#?}");
+    assert_eq!(said("slow lane: ran"), 2, "{log:#?}");
+}
+
+#[test]
 fn the_deadline_counts_running_time_and_the_wall_clock_ceiling_bounds_the_rest() {
     let _serial = one_at_a_time();
     let plugin = slow();

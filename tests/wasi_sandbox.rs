@@ -20,7 +20,10 @@ fn ask(stream: &mut std::net::TcpStream, line: &str) -> String {
 
 #[test]
 fn raw_wasi_calls_are_denied_by_the_host() {
-    let server = ServerProcess::start(&["--plugin", &testing_plugin("wasi-raw")]);
+    let server = ServerProcess::start_logging(&["--plugin", &testing_plugin("wasi-raw")], "info");
+    // WASI's host side is asynchronous: such a plugin is never called the
+    // synchronous way (whose cut calls run again: no WASI call may happen twice).
+    server.wait_for_log(&["called asynchronously"]);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();

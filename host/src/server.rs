@@ -92,6 +92,9 @@ pub async fn run(
             .ok()
     });
     let runtime = PluginRuntime::new(config.limits, cache, config.trust)?;
+    if recorder.is_some() {
+        runtime.time_calls();
+    }
     let pipeline = Arc::new(LivePipeline::load(runtime, config.plugins)?);
     let reloads = Reloads::new(pipeline.clone());
     let stats = Arc::new(Stats::default());

@@ -20,6 +20,7 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -77,22 +78,37 @@ impl SlowLane {
         let mut cx = Context::from_waker(Waker::noop());
         match call.as_mut().poll(&mut cx) {
             Poll::Ready(value) => Started::Done(value),
-            Poll::Pending => {
-                let (done, result) = oneshot::channel();
-                self.shared.moved.fetch_add(1, Ordering::Relaxed);
-                // A call may wait on the host (a plugin's WASI sleep or
-                // socket): its timers and I/O belong to the runtime the call
-                // started in.
-                let runtime = tokio::runtime::Handle::try_current().ok();
-                self.submit(Box::new(move || {
-                    let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                    // Nobody waiting any more (the connection went away) is
-                    // fine: the call still ends and gives its instance up.
-                    let _ = done.send(block_on(call));
-                }));
-                Started::Moved(result)
-            }
+            Poll::Pending => Started::Moved(self.move_here(call)),
         }
+    }
+
+    /// Runs all of `call` on a slow-lane thread, none of it here: for a
+    /// call known to be slow.
+    pub fn hand_over<T, F>(&self, call: F) -> oneshot::Receiver<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        self.move_here(Box::pin(call))
+    }
+
+    fn move_here<T, F>(&self, call: Pin<Box<F>>) -> oneshot::Receiver<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        self.shared.moved.fetch_add(1, Ordering::Relaxed);
+        // A call may wait on the host (a plugin's WASI sleep or socket): its
+        // timers and I/O belong to the runtime the call started in.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        self.submit(Box::new(move || {
+            let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+            // Nobody waiting any more (the connection went away) is fine:
+            // the call still ends and gives its instance up.
+            let _ = done.send(block_on(call));
+        }));
+        result
     }
 
     /// Calls moved to the slow lane since the start.
@@ -241,7 +257,6 @@ pub fn block_on<F: Future>(job: F) -> F::Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::pin::Pin;
 
     /// Pending once (like a call yielding at the end of its slice), then done.
     struct YieldOnce(bool);
@@ -280,6 +295,15 @@ mod tests {
         }
         assert_eq!(lane.moved_calls(), 8);
         assert!(lane.threads() >= 1);
+    }
+
+    #[test]
+    fn a_call_handed_over_runs_only_in_the_slow_lane() {
+        let lane = SlowLane::default();
+        let here = std::thread::current().id();
+        let result = lane.hand_over(async move { std::thread::current().id() != here });
+        assert!(result.blocking_recv().unwrap());
+        assert_eq!(lane.moved_calls(), 1);
     }
 
     #[test]

@@ -14,8 +14,11 @@
 //! a call runs inline for its first [`INLINE_SLICE`] (running time there is
 //! wall time: nothing else runs on that thread meanwhile), then yields so
 //! that the rest runs in the slow lane, where running time is the thread's
-//! CPU time. The deadline is met to within one tick (1 ms): the time before
-//! a call's first look counts as a whole tick, so it errs early, never late.
+//! CPU time. A synchronous call (see [`crate::plugin::call`]) cannot yield:
+//! at the end of its slice it is cut instead ([`SliceEnded`]) and runs again
+//! from the start in the slow lane, where its running time counts afresh.
+//! The deadline is met to within one tick (1 ms): the time before a call's
+//! first look counts as a whole tick, so it errs early, never late.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,6 +49,30 @@ pub enum DeadlineExceeded {
     WallClock(Duration),
 }
 
+/// Why a call was interrupted at an epoch: its deadline, or (a synchronous
+/// call on an event-loop thread) the end of its inline slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    Deadline(DeadlineExceeded),
+    SliceEnded,
+}
+
+/// A synchronous call reached the end of its inline slice on an event-loop
+/// thread and was cut: not a failure of the plugin; the call runs again in
+/// the slow lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the call's inline slice ended")]
+pub struct SliceEnded;
+
+impl From<Interrupt> for wasmtime::Error {
+    fn from(interrupt: Interrupt) -> Self {
+        match interrupt {
+            Interrupt::Deadline(deadline) => wasmtime::Error::new(deadline),
+            Interrupt::SliceEnded => wasmtime::Error::new(SliceEnded),
+        }
+    }
+}
+
 /// The time one call has used, kept in its store while it runs.
 #[derive(Debug, Clone)]
 pub struct CallClock {
@@ -64,6 +91,9 @@ pub struct CallClock {
     inline_running: Duration,
     /// The slow-lane thread's CPU time when this call's time there began.
     cpu_baseline: Option<Duration>,
+    /// The call is synchronous: it cannot yield at the end of its inline
+    /// slice, so it is cut there.
+    synchronous: bool,
 }
 
 impl CallClock {
@@ -77,7 +107,14 @@ impl CallClock {
             // A call started in the slow lane (a fresh instance's first call
             // after its `init`) counts from now, not from the job's start.
             cpu_baseline: slow_lane::cpu_clock().map(|clock| clock.now),
+            synchronous: false,
         }
+    }
+
+    /// The same limits, for a new synchronous call starting now.
+    pub fn restart_synchronous(&mut self) {
+        self.restart();
+        self.synchronous = true;
     }
 
     /// Wall-clock time the call may take.
@@ -122,14 +159,17 @@ impl CallClock {
 
     /// Called when the call's epoch deadline passed: stop it, let it go on
     /// for some ticks, or (on an event-loop thread, past the inline slice)
-    /// yield so it can be moved to the slow lane.
-    pub fn on_epoch(&mut self) -> Result<UpdateDeadline, DeadlineExceeded> {
+    /// yield so it can be moved to the slow lane (a synchronous call is cut
+    /// instead).
+    pub fn on_epoch(&mut self) -> Result<UpdateDeadline, Interrupt> {
         let seen = self.since_first_look();
         // Counting the unseen first tick in full: a deadline may come up to
         // a tick early, never late.
         let wall = seen + EPOCH_TICK;
         if wall >= self.ceiling {
-            return Err(DeadlineExceeded::WallClock(self.ceiling));
+            return Err(Interrupt::Deadline(DeadlineExceeded::WallClock(
+                self.ceiling,
+            )));
         }
         let lane = slow_lane::cpu_clock();
         if let Some(lane) = lane {
@@ -137,7 +177,9 @@ impl CallClock {
         }
         let running = self.running(wall, lane);
         if running >= self.budget {
-            return Err(DeadlineExceeded::RunningTime(self.budget));
+            return Err(Interrupt::Deadline(DeadlineExceeded::RunningTime(
+                self.budget,
+            )));
         }
         if lane.is_none() {
             // On an event-loop thread: look again at the next tick until
@@ -146,6 +188,9 @@ impl CallClock {
             // counts from the first look.
             if seen < INLINE_SLICE {
                 return Ok(UpdateDeadline::Continue(1));
+            }
+            if self.synchronous {
+                return Err(Interrupt::SliceEnded);
             }
             self.inline_running = wall;
             return Ok(UpdateDeadline::Yield(1));
@@ -219,12 +264,39 @@ mod tests {
     }
 
     #[test]
+    fn synchronous_calls_are_cut_at_the_end_of_the_slice() {
+        let mut clock = CallClock::start(Duration::from_secs(1), Duration::from_secs(10));
+        clock.restart_synchronous();
+        assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(1))));
+        spin_for(INLINE_SLICE);
+        assert_eq!(clock.on_epoch().err(), Some(Interrupt::SliceEnded));
+        // The next call is asynchronous again unless it says otherwise.
+        clock.restart();
+        assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(1))));
+        spin_for(INLINE_SLICE);
+        assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Yield(1))));
+    }
+
+    #[test]
+    fn synchronous_calls_in_the_slow_lane_are_never_cut() {
+        slow_lane::block_on(async {
+            let mut clock = CallClock::start(Duration::from_secs(1), Duration::from_secs(10));
+            clock.restart_synchronous();
+            assert!(clock.on_epoch().is_ok());
+            spin_for(2 * INLINE_SLICE);
+            assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(_))));
+        });
+    }
+
+    #[test]
     fn inline_calls_past_a_short_budget_are_stopped() {
         // The unseen first tick counts in full.
         let mut clock = CallClock::start(Duration::from_micros(200), Duration::from_secs(10));
         assert_eq!(
             clock.on_epoch().err(),
-            Some(DeadlineExceeded::RunningTime(Duration::from_micros(200)))
+            Some(Interrupt::Deadline(DeadlineExceeded::RunningTime(
+                Duration::from_micros(200)
+            )))
         );
     }
 
@@ -244,7 +316,9 @@ mod tests {
             }
             assert_eq!(
                 clock.on_epoch().err(),
-                Some(DeadlineExceeded::RunningTime(Duration::from_millis(20)))
+                Some(Interrupt::Deadline(DeadlineExceeded::RunningTime(
+                    Duration::from_millis(20)
+                )))
             );
         });
     }
@@ -257,7 +331,9 @@ mod tests {
             std::thread::sleep(Duration::from_millis(15));
             assert_eq!(
                 clock.on_epoch().err(),
-                Some(DeadlineExceeded::WallClock(Duration::from_millis(10)))
+                Some(Interrupt::Deadline(DeadlineExceeded::WallClock(
+                    Duration::from_millis(10)
+                )))
             );
         });
     }

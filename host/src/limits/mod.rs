@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-pub use deadline::{CallClock, DeadlineExceeded, EpochTicker, EPOCH_TICK};
+pub use deadline::{CallClock, DeadlineExceeded, EpochTicker, Interrupt, SliceEnded, EPOCH_TICK};
 pub use memory::{InstanceLimiter, MemoryBudget, MemoryBudgetExhausted};
 
 /// How many times the running-time deadline a call may take by the wall

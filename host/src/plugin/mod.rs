@@ -11,7 +11,10 @@
 //! The execution model ([`call`]): a call starts inline on the thread that
 //! makes it; one still running after its first slice moves to the
 //! [`slow_lane`](crate::slow_lane), so plugin time never holds an
-//! event-loop thread that other connections need.
+//! event-loop thread that other connections need. A plugin that can only
+//! compute (it imports nothing but the host's own interfaces) is called
+//! synchronously, the cheapest way; a call of it that outlives its slice is
+//! cut and runs again in the slow lane.
 
 pub mod cache;
 pub mod call;
@@ -39,8 +42,8 @@ use crate::limits::{
 };
 use crate::slow_lane::SlowLane;
 use cache::{CompileCache, Compiled, Digest256};
-use call::{Export, Output};
-use pool::{InstancePool, LiveInstance};
+use call::{Export, Output, Synchronous};
+use pool::{Checkout, InstancePool, LiveInstance};
 use provenance::{digest_hex, Provenance, TrustPolicy};
 use spec::PluginSpec;
 use usage::{PluginUsage, PluginUsages};
@@ -59,6 +62,22 @@ mod bindings {
     });
 }
 
+/// The same exports called synchronously, on the same instances: no fiber,
+/// the cheapest call there is, for plugins that can only compute
+/// ([`can_run_synchronously`]). The types and imports are those of
+/// [`bindings`].
+mod sync_bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "plugin",
+        with: {
+            "yell:plugin/types": super::bindings::yell::plugin::types,
+            "yell:plugin/log": super::bindings::yell::plugin::log,
+            "yell:plugin/connection": super::bindings::yell::plugin::connection,
+        },
+    });
+}
+
 /// The WIT world a plugin component must implement, for error messages.
 pub const PLUGIN_WORLD: &str = "yell:plugin/plugin@0.1.0";
 
@@ -73,6 +92,9 @@ pub struct PluginState {
     clock: CallClock,
     /// Set when the plugin said it panicked: its trap is then a panic.
     panicked: bool,
+    /// Log lines of a synchronous call, held until it ends: a call cut at
+    /// the end of its slice runs again, and its lines must be said once.
+    held_log_lines: Option<HeldLogLines>,
     /// WASI, granting nothing by default ([`wasi`]).
     wasi: wasmtime_wasi::WasiCtx,
     /// The WASI resources (streams...) the instance holds.
@@ -112,7 +134,15 @@ impl bindings::yell::plugin::log::Host for PluginState {
             Level::Warn => log::Level::Warn,
             Level::Error => log::Level::Error,
         };
-        self.log.write(level, &message);
+        match &mut self.held_log_lines {
+            Some(held) if held.lines.len() < MAX_HELD_LOG_LINES => {
+                held.lines.push((level, message))
+            }
+            // More than any rate lets through from one call: dropped, as the
+            // rate limit would, and counted if the call counts.
+            Some(held) => held.dropped += 1,
+            None => self.log.write(level, &message),
+        }
     }
 
     fn panicked(&mut self, message: String) {
@@ -121,6 +151,50 @@ impl bindings::yell::plugin::log::Host for PluginState {
         self.panicked = true;
         self.log.panicked(&message);
     }
+}
+
+/// Log lines of one synchronous call held until it ends; more are dropped.
+const MAX_HELD_LOG_LINES: usize = 256;
+
+/// The log lines of a synchronous call, until it ends.
+#[derive(Default)]
+struct HeldLogLines {
+    lines: Vec<(log::Level, String)>,
+    /// Lines past [`MAX_HELD_LOG_LINES`].
+    dropped: u64,
+}
+
+impl PluginState {
+    /// Holds the log lines of the call about to run until
+    /// [`release_log_lines`](Self::release_log_lines).
+    fn hold_log_lines(&mut self) {
+        self.held_log_lines = Some(HeldLogLines::default());
+    }
+
+    /// Writes the held log lines (the call counted), or drops them (it was
+    /// cut and runs again), and stops holding.
+    fn release_log_lines(&mut self, write: bool) {
+        let Some(held) = self.held_log_lines.take() else {
+            return;
+        };
+        if write {
+            for (level, message) in held.lines {
+                self.log.write(level, &message);
+            }
+            self.log.count_dropped(held.dropped);
+        }
+    }
+}
+
+/// Whether a plugin can be called synchronously: it imports nothing but the
+/// host's own interfaces (no WASI, whose host side is asynchronous), so a
+/// call can neither wait nor reach anything outside its instance, and
+/// running it again from the start (after a cut) gives the same answer.
+fn can_run_synchronously(component: &wasmtime::component::Component, engine: &Engine) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .all(|(name, _)| name.starts_with("yell:plugin/"))
 }
 
 /// The process-wide wasm machinery every plugin is compiled and run with.
@@ -210,6 +284,12 @@ impl PluginRuntime {
         !self.trust.trusted_keys.is_empty()
     }
 
+    /// Records the duration of every call of the plugins loaded from now
+    /// on, for the `metrics` recorder installed before.
+    pub fn time_calls(&self) {
+        self.usages.time_calls();
+    }
+
     /// Every plugin's calls, lines and failures, by plugin name.
     pub fn usages(&self) -> Vec<(Arc<str>, Arc<PluginUsage>)> {
         self.usages.all()
@@ -285,13 +365,27 @@ impl PluginRuntime {
         if !own_limits.is_empty() {
             tracing::info!("plugin {shown}: its own limits: {own_limits}");
         }
+        let limits = spec.limits.over(self.limits);
+        // Pooled instances only: a connection's own instance keeps state a
+        // cut would lose, and a fresh instance per call is made the
+        // asynchronous way anyway.
+        let synchronous = limits.isolation == Isolation::Pooled
+            && can_run_synchronously(&component, &self.engine);
+        if synchronous {
+            tracing::info!(
+                "plugin {shown}: imports only the host's interfaces: called synchronously"
+            );
+        } else {
+            tracing::info!("plugin {shown}: called asynchronously (it imports WASI, or instances are not pooled)");
+        }
         let pool = Arc::new(InstancePool::new(
             pre,
+            synchronous,
             self.connections.clone(),
             self.logs.of(&name),
             spec.config.clone(),
             spec.grants.clone(),
-            spec.limits.over(self.limits),
+            limits,
             self.budget.clone(),
         ));
         // Instantiating and initializing one instance now turns a plugin that
@@ -313,6 +407,7 @@ impl PluginRuntime {
             provenance,
             pool,
             slow_lane: self.slow_lane.clone(),
+            pause: call::SynchronousPause::default(),
         })
     }
 }
@@ -383,15 +478,38 @@ pub struct Plugin {
     usage: Arc<PluginUsage>,
     pool: Arc<InstancePool>,
     slow_lane: SlowLane,
+    /// When its calls may be synchronous again after one was cut.
+    pause: call::SynchronousPause,
 }
 
 /// One instance of a plugin with the store it lives in.
 pub struct PluginInstance {
     store: Store<PluginState>,
-    bindings: bindings::Plugin,
+    /// Boxed: an instance moves in and out of the pool for every call.
+    exports: Box<InstanceExports>,
     /// Linear memory right after `init`: what the plugin needs to run at
     /// all (a few KiB for Rust, tens of MiB for an interpreter).
     memory_after_init: usize,
+}
+
+/// A call moved to the slow lane whose thread went away without answering
+/// (it panicked, or no thread could be started).
+fn ended_without_an_answer() -> PluginError {
+    PluginError::Trapped("the call ended without an answer".into())
+}
+
+/// Where an instance's exports are, to call them either way.
+struct InstanceExports {
+    asynchronous: bindings::Plugin,
+    /// For plugins that can be called synchronously.
+    synchronous: Option<sync_bindings::Plugin>,
+}
+
+impl PluginInstance {
+    /// Whether it is of a plugin that can be called synchronously.
+    fn runs_synchronously(&self) -> bool {
+        self.exports.synchronous.is_some()
+    }
 }
 
 impl Plugin {
@@ -497,13 +615,15 @@ impl Plugin {
         self.usage.failed(FailureKind::Refused);
     }
 
-    /// Runs one call on an instance of the pool, inline first, in the slow
-    /// lane if it outlives its slice. An instance whose call failed is
-    /// thrown away, since a trap may have left it in any state.
+    /// Runs one call on an instance of the pool: synchronously if the
+    /// plugin can be called so, otherwise (or after a cut) inline first and
+    /// in the slow lane if it outlives its slice (see [`call`]). An instance
+    /// whose call failed is thrown away, since a trap may have left it in
+    /// any state.
     async fn call(&self, export: Export, conn: u64, input: Bytes) -> Result<Output, PluginError> {
-        let started = std::time::Instant::now();
+        let started = self.usage.call_starts();
         let result = self.run_call(export, conn, input).await;
-        self.usage.called(started.elapsed());
+        self.usage.called(started);
         result
     }
 
@@ -513,16 +633,41 @@ impl Plugin {
         conn: u64,
         input: Bytes,
     ) -> Result<Output, PluginError> {
-        let checkout = self.pool.checkout(conn)?;
+        let checkout = match self.pool.checkout(conn)? {
+            Checkout::Idle(instance) if instance.runs_synchronously() && self.pause.allows() => {
+                match call::run_synchronously(instance, export, conn, &input) {
+                    Synchronous::Done(done) => return self.finished(conn, export, done),
+                    Synchronous::Cut => {
+                        // Again from the start, all of it in the slow lane
+                        // (it is known to be slow), on another instance.
+                        self.pause.cut();
+                        let checkout = self.pool.checkout(conn)?;
+                        let done = self
+                            .slow_lane
+                            .hand_over(call::run(checkout, export, conn, input))
+                            .await
+                            .map_err(|_| ended_without_an_answer())?;
+                        return self.finished(conn, export, done);
+                    }
+                }
+            }
+            checkout => checkout,
+        };
         let done = match self
             .slow_lane
             .start(call::run(checkout, export, conn, input))
         {
             crate::slow_lane::Started::Done(done) => done,
-            crate::slow_lane::Started::Moved(done) => done
-                .await
-                .map_err(|_| PluginError::Trapped("the call ended without an answer".into()))?,
+            crate::slow_lane::Started::Moved(done) => {
+                done.await.map_err(|_| ended_without_an_answer())?
+            }
         };
+        self.finished(conn, export, done)
+    }
+
+    /// Gives a finished call's instance back, if it has one, and says how
+    /// the call went.
+    fn finished(&self, conn: u64, export: Export, done: call::Done) -> Result<Output, PluginError> {
         if let Some(instance) = done.instance {
             self.pool.give_back(conn, export, instance);
         }

@@ -21,7 +21,7 @@ use super::connections::OpenConnections;
 use super::failure::PluginError;
 use super::log::PluginLog;
 use super::spec::Grants;
-use super::{bindings, PluginInstance, PluginState};
+use super::{bindings, sync_bindings, InstanceExports, PluginInstance, PluginState};
 use crate::limits::{DeadlineExceeded, InstanceLimiter, Isolation, MemoryBudget, PluginLimits};
 
 /// An instance that grew by more than this since its `init` is dropped after
@@ -33,6 +33,10 @@ const POOLED_INSTANCE_MAX_GROWTH: usize = 16 << 20;
 
 pub struct InstancePool {
     pre: bindings::PluginPre<PluginState>,
+    /// Where the exports are in an instance, to be called asynchronously.
+    exports: bindings::PluginIndices,
+    /// The same, to be called synchronously; for plugins that can be.
+    sync_exports: Option<sync_bindings::PluginIndices>,
     /// The open client connections, for the instances' `connection.info`.
     connections: Arc<OpenConnections>,
     /// The plugin's name, for error messages.
@@ -84,8 +88,12 @@ impl Drop for LiveInstance {
 }
 
 impl InstancePool {
+    /// A pool of instances of `pre`, called synchronously when `synchronous`
+    /// (the plugin can only compute), asynchronously otherwise.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         pre: bindings::PluginPre<PluginState>,
+        synchronous: bool,
         connections: Arc<OpenConnections>,
         log: Arc<PluginLog>,
         config: Vec<(String, String)>,
@@ -94,8 +102,15 @@ impl InstancePool {
         budget: MemoryBudget,
     ) -> Self {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let exports = bindings::PluginIndices::new(pre.instance_pre())
+            .expect("the exports were found when `pre` was made");
+        let sync_exports = synchronous
+            .then(|| sync_bindings::PluginIndices::new(pre.instance_pre()))
+            .and_then(Result::ok);
         InstancePool {
             pre,
+            exports,
+            sync_exports,
             connections,
             name: log.name().clone(),
             log,
@@ -225,6 +240,7 @@ impl InstancePool {
             log: self.log.clone(),
             clock: self.limits.start_clock(),
             panicked: false,
+            held_log_lines: None,
             wasi: super::wasi::context(&self.log, &self.grants)
                 .map_err(|error| PluginError::Start(format!("{error:#}")))?,
             table: wasmtime::component::ResourceTable::new(),
@@ -237,17 +253,30 @@ impl InstancePool {
                 .data_mut()
                 .clock
                 .on_epoch()
-                .map_err(wasmtime::Error::new)
+                .map_err(wasmtime::Error::from)
         });
         store.set_epoch_deadline(1);
-        let bindings = self
+        let instance = self
             .pre
+            .instance_pre()
             .instantiate_async(&mut store)
             .await
             .map_err(|error| start_failure(error, "instantiating it"))?;
+        let asynchronous = self
+            .exports
+            .load(&mut store, &instance)
+            .map_err(|error| start_failure(error, "instantiating it"))?;
+        let synchronous = match &self.sync_exports {
+            Some(exports) => Some(
+                exports
+                    .load(&mut store, &instance)
+                    .map_err(|error| start_failure(error, "instantiating it"))?,
+            ),
+            None => None,
+        };
         store.data_mut().clock = self.limits.start_clock();
         store.set_epoch_deadline(1);
-        let init = bindings
+        let init = asynchronous
             .yell_plugin_transform()
             .call_init(&mut store, &self.config)
             .await;
@@ -262,7 +291,10 @@ impl InstancePool {
         let memory_after_init = store.data().limiter.memory_bytes();
         Ok(PluginInstance {
             store,
-            bindings,
+            exports: Box::new(InstanceExports {
+                asynchronous,
+                synchronous,
+            }),
             memory_after_init,
         })
     }

@@ -3,14 +3,14 @@
 //! plugin, so a plugin's figures go on across swaps (a dashboard sees one
 //! series per plugin, not one per generation).
 //!
-//! Counts are relaxed atomics; durations go to a `metrics` histogram (a
-//! no-op unless a Prometheus recorder was installed before the plugin was
-//! first loaded).
+//! Counts are relaxed atomics; durations go to a `metrics` histogram, and
+//! are measured only when they are exported ([`PluginUsages::time_calls`]
+//! before the plugin was first loaded).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::Instant;
 
 use super::failure::FailureKind;
 
@@ -22,23 +22,34 @@ pub struct PluginUsage {
     calls: AtomicU64,
     lines: AtomicU64,
     failures: [AtomicU64; FailureKind::ALL.len()],
-    call_seconds: metrics::Histogram,
+    /// Call durations, when they are exported: timing a call takes two
+    /// clock reads, a tenth of a fast call's cost.
+    call_seconds: Option<metrics::Histogram>,
 }
 
 impl PluginUsage {
-    fn new(name: &str) -> PluginUsage {
+    fn new(name: &str, timed: bool) -> PluginUsage {
         PluginUsage {
             calls: AtomicU64::new(0),
             lines: AtomicU64::new(0),
             failures: Default::default(),
-            call_seconds: metrics::histogram!(PLUGIN_CALL_SECONDS, "plugin" => name.to_string()),
+            call_seconds: timed
+                .then(|| metrics::histogram!(PLUGIN_CALL_SECONDS, "plugin" => name.to_string())),
         }
     }
 
-    /// One call ended (well or not) after `took`.
-    pub fn called(&self, took: Duration) {
+    /// A call starts: the time it starts, if its duration is recorded.
+    pub fn call_starts(&self) -> Option<Instant> {
+        self.call_seconds.as_ref().map(|_| Instant::now())
+    }
+
+    /// The call that started at `started` ([`call_starts`](Self::call_starts))
+    /// ended, well or not.
+    pub fn called(&self, started: Option<Instant>) {
         self.calls.fetch_add(1, Relaxed);
-        self.call_seconds.record(took.as_secs_f64());
+        if let (Some(histogram), Some(started)) = (&self.call_seconds, started) {
+            histogram.record(started.elapsed().as_secs_f64());
+        }
     }
 
     /// A batch call answered `lines` lines.
@@ -68,16 +79,24 @@ impl PluginUsage {
 #[derive(Default)]
 pub struct PluginUsages {
     by_name: Mutex<HashMap<Arc<str>, Arc<PluginUsage>>>,
+    /// Whether call durations are recorded, for plugins loaded from now.
+    timed: AtomicBool,
 }
 
 impl PluginUsages {
+    /// Records the durations of the calls of plugins loaded from now on
+    /// (once a `metrics` recorder that exports them is installed).
+    pub fn time_calls(&self) {
+        self.timed.store(true, Relaxed);
+    }
+
     /// The figures of the plugin called `name`, made at its first load.
     pub fn of(&self, name: &Arc<str>) -> Arc<PluginUsage> {
         self.by_name
             .lock()
             .expect("plugin usage lock")
             .entry(name.clone())
-            .or_insert_with(|| Arc::new(PluginUsage::new(name)))
+            .or_insert_with(|| Arc::new(PluginUsage::new(name, self.timed.load(Relaxed))))
             .clone()
     }
 

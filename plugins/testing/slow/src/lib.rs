@@ -3,8 +3,9 @@
 //! measure the plugin's running time.
 //!
 //! Lines:
-//! - `SLOW N`: spins N loop iterations, then answers the line upper-cased
-//!   (a test calibrates N to the CPU time it wants);
+//! - `SLOW N`: logs `spinning N` at info level, spins N loop iterations,
+//!   then answers the line upper-cased (a test calibrates N to the CPU time
+//!   it wants);
 //! - `FOREVER`: spins until the deadline stops it;
 //! - anything else: upper-cased at once.
 //!
@@ -66,6 +67,7 @@ impl LinePlugin for Slow {
                 .ok()
                 .and_then(|count| count.parse().ok())
                 .ok_or("SLOW takes a number of iterations")?;
+            yell_plugin::log::info(&format!("spinning {count}"));
             spin(count);
         }
         reply.push_map(line, |byte| byte.to_ascii_uppercase());
