@@ -5,7 +5,9 @@
 //! A call starts inline on the event-loop thread (most calls finish there
 //! in microseconds, with no thread handoff). One still running after its
 //! inline slice yields (see [`crate::limits::deadline`]); [`SlowLane::start`]
-//! then moves the rest of it, a suspended future, to a slow-lane thread.
+//! then moves the rest of it, a suspended future, to a slow-lane thread. A
+//! synchronous call cut at the end of its slice is made again, all of it
+//! here ([`SlowLane::hand_over`]).
 //! Those threads run at the lowest scheduling priority (nice 19): the kernel
 //! preempts them the moment an event-loop thread has work, so a slow call
 //! costs other connections next to nothing while it runs, and
