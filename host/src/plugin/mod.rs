@@ -369,15 +369,28 @@ impl PluginRuntime {
         // Pooled instances only: a connection's own instance keeps state a
         // cut would lose, and a fresh instance per call is made the
         // asynchronous way anyway.
-        let synchronous = limits.isolation == Isolation::Pooled
-            && can_run_synchronously(&component, &self.engine);
-        if synchronous {
-            tracing::info!(
-                "plugin {shown}: imports only the host's interfaces: called synchronously"
-            );
-        } else {
-            tracing::info!("plugin {shown}: called asynchronously (it imports WASI, or instances are not pooled)");
-        }
+        let synchronous = match (
+            limits.isolation,
+            can_run_synchronously(&component, &self.engine),
+        ) {
+            (Isolation::Pooled, true) => {
+                tracing::info!(
+                    "plugin {shown}: imports only the host's interfaces: called synchronously"
+                );
+                true
+            }
+            (Isolation::Pooled, false) => {
+                tracing::info!("plugin {shown}: imports WASI: called asynchronously");
+                false
+            }
+            (isolation, _) => {
+                tracing::info!(
+                    "plugin {shown}: called asynchronously (--isolation {})",
+                    isolation.name()
+                );
+                false
+            }
+        };
         let pool = Arc::new(InstancePool::new(
             pre,
             synchronous,
