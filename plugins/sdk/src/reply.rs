@@ -32,9 +32,10 @@ impl Reply {
     /// Adds one reply line.
     pub fn push(&mut self, line: impl AsRef<[u8]>) {
         let line = line.as_ref();
+        // One capacity check for the line and its '\n'.
         self.buf.reserve(line.len() + 1);
-        append(&mut self.buf, line);
-        self.buf.push(b'\n');
+        append_reserved(&mut self.buf, line);
+        push_newline_reserved(&mut self.buf);
     }
 
     /// Adds one reply line made of `parts` one after the other (a prefix
@@ -73,12 +74,19 @@ impl Reply {
 /// fixed-size, overlapping loads and stores instead.
 #[inline]
 fn append(buf: &mut Vec<u8>, src: &[u8]) {
+    buf.reserve(src.len());
+    append_reserved(buf, src);
+}
+
+/// [`append`] where `buf` has room for `src` already.
+#[inline(always)]
+fn append_reserved(buf: &mut Vec<u8>, src: &[u8]) {
     let len = src.len();
     if len > 32 {
         buf.extend_from_slice(src);
         return;
     }
-    buf.reserve(len);
+    debug_assert!(buf.capacity() - buf.len() >= len);
     let start = buf.len();
     // SAFETY: `reserve` made room for `len` more bytes after `start`; every
     // read below is within `src` and every write within that room (the
@@ -109,6 +117,18 @@ fn append(buf: &mut Vec<u8>, src: &[u8]) {
             *to.add(len - 1) = *from.add(len - 1);
         }
         buf.set_len(start + len);
+    }
+}
+
+/// Ends the line being pushed, where `buf` has room for its '\n'.
+#[inline(always)]
+fn push_newline_reserved(buf: &mut Vec<u8>) {
+    debug_assert!(buf.capacity() > buf.len());
+    let len = buf.len();
+    // SAFETY: there is room for one more byte (the caller reserved it).
+    unsafe {
+        buf.as_mut_ptr().add(len).write(b'\n');
+        buf.set_len(len + 1);
     }
 }
 

@@ -82,22 +82,26 @@ pub fn transform_batch<P: LinePlugin>(
         let mut reply = Reply::with_buffer(Vec::with_capacity(lines.len()));
         let mut ends = Vec::with_capacity(lines.len() / 8 + 1);
         let mut errors = Vec::new();
-        // Every line, the last included, is ended by '\n' (the contract).
-        let body = lines.strip_suffix(b"\n").unwrap_or(lines);
-        let mut line_start = 0;
-        let newlines = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
-        for (index, line_end) in newlines.enumerate() {
-            let line = &body[line_start..line_end];
-            line_start = line_end + 1;
+        // Every line, the last included, is ended by '\n' (the contract);
+        // a last line without one is taken whole.
+        let mut rest = lines;
+        let mut index = 0u32;
+        while !rest.is_empty() {
+            let (line, after) = match memchr::memchr(b'\n', rest) {
+                Some(newline) => (&rest[..newline], &rest[newline + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = after;
             let start = reply.len();
             if let Err(message) = plugin.transform_for(conn, line, &mut reply) {
                 reply.truncate(start);
                 errors.push(LineError {
-                    line: index as u32,
+                    line: index,
                     message,
                 });
             }
             ends.push(reply.len() as u32);
+            index += 1;
         }
         BatchReply {
             output: reply.into_bytes(),
