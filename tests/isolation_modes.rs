@@ -53,7 +53,11 @@ fn pooled_instances_can_carry_a_line_between_clients() {
 #[test]
 fn connection_isolation_keeps_each_clients_state_its_own() {
     let plugin = probe();
-    let server = ServerProcess::start(&["--plugin", &plugin, "--isolation", "connection"]);
+    let server =
+        ServerProcess::start_logging(&["--plugin", &plugin, "--isolation", "connection"], "info");
+    // Never the synchronous way, whose cut calls run again on another
+    // instance: a connection's instance keeps its state.
+    server.wait_for_log(&["called asynchronously (--isolation connection)"]);
     session(&server, &["secret of the first client"]);
     // A new connection starts on a fresh instance...
     assert_eq!(session(&server, &["previous"]), ["none\n"]);

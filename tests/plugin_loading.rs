@@ -8,11 +8,10 @@ use std::process::{Command, Stdio};
 
 use common::{binary, wait_with_timeout, STEP_TIMEOUT};
 
-/// A scratch folder for this test process.
+/// A path for the file `name` in a scratch folder of its own, under the
+/// build's temporary folder (emptied by the next run, not left in /tmp).
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("yell-plugin-loading-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::scratch("plugin_loading", name).join(name)
 }
 
 /// Runs `yell-host` with `args`, expects it to fail before listening, and
