@@ -4,9 +4,9 @@
 //!   thread and, if it outlives its slice, finish in the slow lane
 //!   ([`crate::slow_lane`]). Any plugin can be called so.
 //! - [`run_synchronously`]: a plain call on this thread, with no fiber, for
-//!   plugins that can only compute; about twice as cheap. One that outlives
-//!   its slice cannot be suspended, so it is cut, and [`run`] makes it again
-//!   from the start in the slow lane. That is why only plugins that can only
+//!   plugins that can only compute: the cheapest call there is. One that
+//!   outlives its slice cannot be suspended, so it is cut, and [`run`] makes
+//!   it again from the start in the slow lane. That is why only plugins that can only
 //!   compute qualify: running one again gives the same answer and reaches
 //!   nothing outside its instance, and its log lines are held until the
 //!   call ends, so a cut call leaves no trace. A plugin whose call was cut
