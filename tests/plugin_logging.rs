@@ -39,6 +39,42 @@ fn a_plugin_cannot_forge_host_log_lines() {
 }
 
 #[test]
+fn without_a_rate_limit_every_line_of_a_long_call_is_written_once() {
+    let plugin = hostile();
+    let server =
+        ServerProcess::start_logging(&["--plugin", &plugin, "--plugin-log-rate", "0"], "info");
+    let mut stream = server.connect();
+    stream.write_all(b"log-flood 1000\n").unwrap();
+    assert_eq!(read_line(&mut stream), "flooded\n");
+    let mut written = vec![0u32; 1000];
+    let deadline = std::time::Instant::now() + common::STEP_TIMEOUT;
+    while written[999] == 0 && std::time::Instant::now() < deadline {
+        for line in server.drain_log() {
+            let n = line
+                .split("flood ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<usize>().ok());
+            if let Some(n) = n {
+                written[n] += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    for line in server.drain_log() {
+        assert!(!line.contains("flood "), "a line written twice: {line}");
+    }
+    let wrong: Vec<_> = (0..1000).filter(|&n| written[n] != 1).collect();
+    assert!(
+        wrong.is_empty(),
+        "{} lines not written exactly once, from line {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+}
+
+#[test]
 fn a_flooding_plugin_is_rate_limited_and_the_drops_counted_exactly() {
     let plugin = hostile();
     let server = ServerProcess::start_logging(

@@ -6,12 +6,13 @@
 //! - [`run_synchronously`]: a plain call on this thread, with no fiber, for
 //!   plugins that can only compute: the cheapest call there is. One that
 //!   outlives its slice cannot be suspended, so it is cut, and [`run`] makes
-//!   it again from the start in the slow lane. That is why only plugins that can only
-//!   compute qualify: running one again gives the same answer and reaches
-//!   nothing outside its instance, and its log lines are held until the
-//!   call ends, so a cut call leaves no trace. A plugin whose call was cut
-//!   is called the first way for a while ([`SynchronousPause`]), so one
-//!   whose calls are often slow does not lose a slice of work on each.
+//!   it again from the start in the slow lane. That is why only plugins
+//!   that can only compute qualify: running one again gives the same answer
+//!   and reaches nothing outside its instance, and its log lines are held
+//!   until the call ends, so a cut call leaves no trace. A plugin whose
+//!   call was cut is called the first way for a while
+//!   ([`SynchronousPause`]), so one whose calls are often slow does not
+//!   lose a slice of work on each.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -129,8 +130,9 @@ async fn run_on(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> 
 pub enum Synchronous {
     /// It ran to its end, well or not.
     Done(Done),
-    /// It was cut at the end of its inline slice (its instance is dropped,
-    /// and nothing it did counts): make it again with [`run`].
+    /// It was cut at the end of its inline slice, or it logged more lines
+    /// than are held (its instance is dropped, and nothing it did counts):
+    /// make it again with [`run`].
     Cut,
 }
 
@@ -170,8 +172,12 @@ pub fn run_synchronously(
             .map(Output::Bytes),
     };
     let state = instance.store.data_mut();
-    let cut = !state.panicked
-        && matches!(&result, Err(error) if error.downcast_ref::<SliceEnded>().is_some());
+    // A call that logged more lines than are held is made again too, with
+    // its lines written as they come (it may have trapped or panicked: it
+    // will again, saying all it says).
+    let cut = state.log_lines_overflowed()
+        || (!state.panicked
+            && matches!(&result, Err(error) if error.downcast_ref::<SliceEnded>().is_some()));
     state.release_log_lines(!cut);
     if cut {
         return Synchronous::Cut;

@@ -74,17 +74,11 @@ impl PluginLog {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Counts `lines` the plugin logged but that were dropped before they
-    /// reached the rate limit.
-    pub fn count_dropped(&self, lines: u64) {
-        self.dropped.fetch_add(lines, Ordering::Relaxed);
-        self.dropped_unsaid.fetch_add(lines, Ordering::Relaxed);
-    }
-
     /// Writes one line the plugin logged, if its rate allows.
     pub fn write(&self, level: Level, message: &str) {
         if !self.take_token() {
-            self.count_dropped(1);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped_unsaid.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let plugin = &*self.name;

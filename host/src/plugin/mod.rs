@@ -138,9 +138,9 @@ impl bindings::yell::plugin::log::Host for PluginState {
             Some(held) if held.lines.len() < MAX_HELD_LOG_LINES => {
                 held.lines.push((level, message))
             }
-            // More than any rate lets through from one call: dropped, as the
-            // rate limit would, and counted if the call counts.
-            Some(held) => held.dropped += 1,
+            // Too many to hold: the call will be made again the way whose
+            // lines are written as they come.
+            Some(held) => held.overflowed = true,
             None => self.log.write(level, &message),
         }
     }
@@ -153,15 +153,16 @@ impl bindings::yell::plugin::log::Host for PluginState {
     }
 }
 
-/// Log lines of one synchronous call held until it ends; more are dropped.
+/// Log lines of one synchronous call held until it ends; a call that logs
+/// more is made again asynchronously (see [`call::run_synchronously`]).
 const MAX_HELD_LOG_LINES: usize = 256;
 
 /// The log lines of a synchronous call, until it ends.
 #[derive(Default)]
 struct HeldLogLines {
     lines: Vec<(log::Level, String)>,
-    /// Lines past [`MAX_HELD_LOG_LINES`].
-    dropped: u64,
+    /// The call logged more than [`MAX_HELD_LOG_LINES`].
+    overflowed: bool,
 }
 
 impl PluginState {
@@ -171,8 +172,15 @@ impl PluginState {
         self.held_log_lines = Some(HeldLogLines::default());
     }
 
-    /// Writes the held log lines (the call counted), or drops them (it was
-    /// cut and runs again), and stops holding.
+    /// Whether the call logged more lines than are held.
+    fn log_lines_overflowed(&self) -> bool {
+        self.held_log_lines
+            .as_ref()
+            .is_some_and(|held| held.overflowed)
+    }
+
+    /// Writes the held log lines (the call counted), or drops them (it is
+    /// made again), and stops holding.
     fn release_log_lines(&mut self, write: bool) {
         let Some(held) = self.held_log_lines.take() else {
             return;
@@ -181,7 +189,6 @@ impl PluginState {
             for (level, message) in held.lines {
                 self.log.write(level, &message);
             }
-            self.log.count_dropped(held.dropped);
         }
     }
 }
@@ -646,34 +653,31 @@ impl Plugin {
         conn: u64,
         input: Bytes,
     ) -> Result<Output, PluginError> {
-        let checkout = match self.pool.checkout(conn)? {
+        let done = match self.pool.checkout(conn)? {
             Checkout::Idle(instance) if instance.runs_synchronously() && self.pause.allows() => {
                 match call::run_synchronously(instance, export, conn, &input) {
-                    Synchronous::Done(done) => return self.finished(conn, export, done),
+                    Synchronous::Done(done) => done,
                     Synchronous::Cut => {
                         // Again from the start, all of it in the slow lane
                         // (it is known to be slow), on another instance.
                         self.pause.cut();
                         let checkout = self.pool.checkout(conn)?;
-                        let done = self
-                            .slow_lane
+                        self.slow_lane
                             .hand_over(call::run(checkout, export, conn, input))
                             .await
-                            .map_err(|_| ended_without_an_answer())?;
-                        return self.finished(conn, export, done);
+                            .map_err(|_| ended_without_an_answer())?
                     }
                 }
             }
-            checkout => checkout,
-        };
-        let done = match self
-            .slow_lane
-            .start(call::run(checkout, export, conn, input))
-        {
-            crate::slow_lane::Started::Done(done) => done,
-            crate::slow_lane::Started::Moved(done) => {
-                done.await.map_err(|_| ended_without_an_answer())?
-            }
+            checkout => match self
+                .slow_lane
+                .start(call::run(checkout, export, conn, input))
+            {
+                crate::slow_lane::Started::Done(done) => done,
+                crate::slow_lane::Started::Moved(done) => {
+                    done.await.map_err(|_| ended_without_an_answer())?
+                }
+            },
         };
         self.finished(conn, export, done)
     }

@@ -266,14 +266,12 @@ impl InstancePool {
             .exports
             .load(&mut store, &instance)
             .map_err(|error| start_failure(error, "instantiating it"))?;
-        let synchronous = match &self.sync_exports {
-            Some(exports) => Some(
-                exports
-                    .load(&mut store, &instance)
-                    .map_err(|error| start_failure(error, "instantiating it"))?,
-            ),
-            None => None,
-        };
+        let synchronous = self
+            .sync_exports
+            .as_ref()
+            .map(|exports| exports.load(&mut store, &instance))
+            .transpose()
+            .map_err(|error| start_failure(error, "instantiating it"))?;
         store.data_mut().clock = self.limits.start_clock();
         store.set_epoch_deadline(1);
         let init = asynchronous
