@@ -479,9 +479,11 @@ fn refused_past(limit: &[&str]) -> (String, String) {
     args.extend_from_slice(limit);
     let server = ServerProcess::start(&args);
     let metrics = server.metrics_addr();
-    // Opened first: a connection's greeting is a call too, which would be
-    // refused as well once the instances are taken.
+    // Opened and served first: a connection's greeting is a call too, which
+    // would compete for the instances if it ran late (on a loaded machine).
     let mut refused = server.connect();
+    refused.write_all(b"first\n").unwrap();
+    assert_eq!(read_line(&mut refused), "FIRST\n");
     let mut holders = hold_instances(&server, metrics, 2);
     refused.write_all(b"hello\n").unwrap();
     let reply = read_line(&mut refused);
