@@ -377,6 +377,58 @@ fn a_slow_call_cut_from_the_fast_path_is_answered_once_and_logs_once() {
 }
 
 #[test]
+fn a_cut_call_keeps_its_place_under_the_instance_limit() {
+    let _serial = one_at_a_time();
+    let plugin = slow();
+    let server = ServerProcess::start_logging(
+        &["--plugin", &plugin, "--max-instances", "1"],
+        "info,yell_host::plugin::call=debug",
+    );
+    server.wait_for_log(&["called synchronously"]);
+    // Another connection asks for the one instance nonstop: it is refused
+    // while the slow call holds it, and must never take the place of the
+    // cut call between the cut and its retry.
+    let stop = Arc::new(AtomicBool::new(false));
+    let hammer = {
+        let stop = stop.clone();
+        let mut stream = server.connect();
+        std::thread::spawn(move || {
+            let (mut answered, mut refused) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                stream.write_all(b"fast\n").unwrap();
+                match read_line(&mut stream).as_str() {
+                    "FAST\n" => answered += 1,
+                    line if line.starts_with("ERR plugin: overloaded: ") => refused += 1,
+                    other => panic!("unexpected reply {other:?}"),
+                }
+            }
+            (answered, refused)
+        })
+    };
+    let mut stream = server.connect();
+    for _ in 0..4 {
+        // Each slow call is cut (synchronous calls resume a second after
+        // a cut) and made again on a new instance in the same place.
+        std::thread::sleep(Duration::from_millis(1100));
+        stream.write_all(b"SLOW 20000000\n").unwrap();
+        assert_eq!(read_line(&mut stream), "SLOW 20000000\n");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (answered, refused) = hammer.join().unwrap();
+    eprintln!("the other connection: {answered} answered, {refused} refused");
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+    let log = server.drain_log();
+    let moved = log
+        .iter()
+        .filter(|line| line.contains("slow lane: ran"))
+        .count();
+    assert_eq!(moved, 4, "{log:#?}");
+}
+
+#[test]
 fn the_deadline_counts_running_time_and_the_wall_clock_ceiling_bounds_the_rest() {
     let _serial = one_at_a_time();
     let plugin = slow();

@@ -71,6 +71,27 @@ impl MemoryBudget {
     }
 }
 
+/// Memory charged to the budget that no instance holds now: what a dropped
+/// instance held, kept for the instance made to finish its work, so that
+/// another call cannot take it in between. Given back when dropped.
+#[derive(Debug)]
+pub struct MemoryReservation {
+    bytes: usize,
+    budget: MemoryBudget,
+}
+
+impl MemoryReservation {
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for MemoryReservation {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
+    }
+}
+
 /// Caps one instance's linear memory, charges it to the shared budget, and
 /// tracks how much it holds (so an instance that grew large can be dropped
 /// rather than pooled). Dropping it gives the memory back to the budget.
@@ -79,6 +100,9 @@ pub struct InstanceLimiter {
     max_memory: usize,
     /// Bytes of linear memory the instance holds now, all memories together.
     memory: usize,
+    /// Bytes charged to the budget before the instance grew into them (a
+    /// predecessor's [`MemoryReservation`]); growth uses them first.
+    prepaid: usize,
     budget: MemoryBudget,
 }
 
@@ -87,19 +111,47 @@ impl InstanceLimiter {
         InstanceLimiter {
             max_memory,
             memory: 0,
+            prepaid: 0,
             budget,
         }
+    }
+
+    /// A limiter whose instance may grow into `reservation` without asking
+    /// the budget again.
+    pub fn with_reservation(
+        max_memory: usize,
+        budget: MemoryBudget,
+        mut reservation: MemoryReservation,
+    ) -> Self {
+        let mut limiter = InstanceLimiter::new(max_memory, budget);
+        // The bytes stay charged: from now on this limiter gives them back.
+        limiter.prepaid = std::mem::take(&mut reservation.bytes);
+        limiter
     }
 
     /// Bytes of linear memory the instance holds.
     pub fn memory_bytes(&self) -> usize {
         self.memory
     }
+
+    /// Gives back what is prepaid and was not grown into.
+    pub fn release_unused(&mut self) {
+        self.budget.give_back(std::mem::take(&mut self.prepaid));
+    }
+
+    /// Everything this limiter has charged, kept for another instance.
+    pub fn into_reservation(mut self) -> MemoryReservation {
+        let bytes = std::mem::take(&mut self.memory) + std::mem::take(&mut self.prepaid);
+        MemoryReservation {
+            bytes,
+            budget: self.budget.clone(),
+        }
+    }
 }
 
 impl Drop for InstanceLimiter {
     fn drop(&mut self) {
-        self.budget.give_back(self.memory);
+        self.budget.give_back(self.memory + self.prepaid);
     }
 }
 
@@ -126,9 +178,12 @@ impl ResourceLimiter for InstanceLimiter {
                 self.max_memory >> 20
             ));
         }
+        let growth = desired - current;
+        let from_prepaid = growth.min(self.prepaid);
         self.budget
-            .take(desired - current)
+            .take(growth - from_prepaid)
             .map_err(wasmtime::Error::new)?;
+        self.prepaid -= from_prepaid;
         // Charged now: wasmtime's only later refusal of a growth allowed
         // here is the system running out of memory.
         self.memory = total;
@@ -169,5 +224,51 @@ mod tests {
         // The per-instance cap comes first.
         let over = second.memory_growing(4 << 20, 9 << 20, None).unwrap_err();
         assert!(over.to_string().contains("memory limit exceeded"));
+    }
+
+    #[test]
+    fn a_reservation_keeps_a_dropped_instances_memory_for_its_successor() {
+        let budget = MemoryBudget::new(10 << 20);
+        let mut cut = InstanceLimiter::new(8 << 20, budget.clone());
+        assert!(cut.memory_growing(0, 6 << 20, None).unwrap());
+        let reservation = cut.into_reservation();
+        assert_eq!(reservation.bytes(), 6 << 20);
+        assert_eq!(budget.used(), 6 << 20);
+        // Another instance cannot take what is reserved.
+        let mut other = InstanceLimiter::new(8 << 20, budget.clone());
+        assert!(other.memory_growing(0, 6 << 20, None).is_err());
+        assert!(other.memory_growing(0, 4 << 20, None).unwrap());
+        // The successor grows into it without asking the budget.
+        let mut successor = InstanceLimiter::with_reservation(8 << 20, budget.clone(), reservation);
+        assert_eq!(budget.used(), 10 << 20);
+        assert!(successor.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(successor.memory_growing(2 << 20, 6 << 20, None).unwrap());
+        assert_eq!(budget.used(), 10 << 20);
+        // Past it, it asks like anyone.
+        assert!(successor.memory_growing(6 << 20, 7 << 20, None).is_err());
+        drop(other);
+        assert!(successor.memory_growing(6 << 20, 7 << 20, None).unwrap());
+        assert_eq!(budget.used(), 7 << 20);
+        drop(successor);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn unused_reserved_memory_is_given_back() {
+        let budget = MemoryBudget::new(10 << 20);
+        let mut cut = InstanceLimiter::new(8 << 20, budget.clone());
+        assert!(cut.memory_growing(0, 6 << 20, None).unwrap());
+        let mut successor =
+            InstanceLimiter::with_reservation(8 << 20, budget.clone(), cut.into_reservation());
+        assert!(successor.memory_growing(0, 1 << 20, None).unwrap());
+        successor.release_unused();
+        assert_eq!(budget.used(), 1 << 20);
+        drop(successor);
+        assert_eq!(budget.used(), 0);
+        // A reservation nobody takes up goes back too.
+        let mut cut = InstanceLimiter::new(8 << 20, budget.clone());
+        assert!(cut.memory_growing(0, 3 << 20, None).unwrap());
+        drop(cut.into_reservation());
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 pub use deadline::{CallClock, DeadlineExceeded, EpochTicker, Interrupt, SliceEnded, EPOCH_TICK};
-pub use memory::{InstanceLimiter, MemoryBudget, MemoryBudgetExhausted};
+pub use memory::{InstanceLimiter, MemoryBudget, MemoryBudgetExhausted, MemoryReservation};
 
 /// How many times the running-time deadline a call may take by the wall
 /// clock, unless `--plugin-wall-timeout` says otherwise.

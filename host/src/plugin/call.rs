@@ -24,7 +24,7 @@ use bytes::Bytes;
 use tokio::time::Sleep;
 
 use super::failure::PluginError;
-use super::pool::Checkout;
+use super::pool::{Checkout, InstancePlace};
 use super::{BatchReply, PluginInstance};
 use crate::limits::{DeadlineExceeded, SliceEnded};
 
@@ -79,7 +79,7 @@ async fn run_on(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> 
         Checkout::Idle(instance) => instance,
         // Boxed: a pool miss is rare, and the future of every call is as
         // large as its largest state, which is moved and copied per call.
-        Checkout::New(new) => match Box::pin(new.pool.instantiate(new.live)).await {
+        Checkout::New(new) => match Box::pin(new.pool.instantiate(new.place)).await {
             Ok(instance) => instance,
             Err(error) => {
                 return Done {
@@ -132,8 +132,8 @@ pub enum Synchronous {
     Done(Done),
     /// It was cut at the end of its inline slice, or it logged more lines
     /// than are held (its instance is dropped, and nothing it did counts):
-    /// make it again with [`run`].
-    Cut,
+    /// make it again with [`run`], in the place the instance held.
+    Cut(InstancePlace),
 }
 
 /// Runs `export` on `instance` synchronously on this thread, which must
@@ -180,7 +180,7 @@ pub fn run_synchronously(
             && matches!(&result, Err(error) if error.downcast_ref::<SliceEnded>().is_some()));
     state.release_log_lines(!cut);
     if cut {
-        return Synchronous::Cut;
+        return Synchronous::Cut(instance.into_place());
     }
     Synchronous::Done(finish(instance, result))
 }

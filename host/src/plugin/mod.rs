@@ -99,7 +99,8 @@ pub struct PluginState {
     wasi: wasmtime_wasi::WasiCtx,
     /// The WASI resources (streams...) the instance holds.
     table: wasmtime::component::ResourceTable,
-    _live: LiveInstance,
+    /// Its place among the instances alive (see [`LiveInstance`]).
+    live: LiveInstance,
 }
 
 impl bindings::yell::plugin::types::Host for PluginState {}
@@ -657,11 +658,12 @@ impl Plugin {
             Checkout::Idle(instance) if instance.runs_synchronously() && self.pause.allows() => {
                 match call::run_synchronously(instance, export, conn, &input) {
                     Synchronous::Done(done) => done,
-                    Synchronous::Cut => {
+                    Synchronous::Cut(place) => {
                         // Again from the start, all of it in the slow lane
-                        // (it is known to be slow), on another instance.
+                        // (it is known to be slow), on another instance in
+                        // the cut one's place.
                         self.pause.cut();
-                        let checkout = self.pool.checkout(conn)?;
+                        let checkout = self.pool.checkout_replacing(place);
                         self.slow_lane
                             .hand_over(call::run(checkout, export, conn, input))
                             .await

@@ -22,7 +22,9 @@ use super::failure::PluginError;
 use super::log::PluginLog;
 use super::spec::Grants;
 use super::{bindings, sync_bindings, InstanceExports, PluginInstance, PluginState};
-use crate::limits::{DeadlineExceeded, InstanceLimiter, Isolation, MemoryBudget, PluginLimits};
+use crate::limits::{
+    DeadlineExceeded, InstanceLimiter, Isolation, MemoryBudget, MemoryReservation, PluginLimits,
+};
 
 /// An instance that grew by more than this since its `init` is dropped after
 /// its call instead of pooled, so a burst's memory is given back to the
@@ -74,7 +76,17 @@ pub enum Checkout {
 /// Permission to make one instance of a pool.
 pub struct NewInstance {
     pub pool: Arc<InstancePool>,
-    pub live: LiveInstance,
+    pub place: InstancePlace,
+}
+
+/// What one instance counts against the admission limits: its place among
+/// the live instances and, when it replaces a dropped instance, the memory
+/// that one held. A cut call's place goes to the instance that makes the
+/// call again, so that no other call can take it in between and the retry
+/// cannot be refused.
+pub struct InstancePlace {
+    live: LiveInstance,
+    memory: Option<MemoryReservation>,
 }
 
 /// Counts one instance as alive until dropped (it goes with the instance's
@@ -141,12 +153,26 @@ impl InstancePool {
         }
     }
 
+    /// An idle instance, or else a new one in `place` (which a dropped
+    /// instance held): never refused.
+    pub fn checkout_replacing(self: &Arc<Self>, place: InstancePlace) -> Checkout {
+        let idle = self.idle.lock().expect("instance pool lock").pop();
+        match idle {
+            // The place is given up: the idle instance has one.
+            Some(instance) => Checkout::Idle(instance),
+            None => Checkout::New(NewInstance {
+                pool: self.clone(),
+                place,
+            }),
+        }
+    }
+
     /// Makes one instance now, on this thread, and pools it: proves the
     /// plugin starts. The error says why it does not.
     pub fn warm_up(self: &Arc<Self>) -> Result<(), PluginError> {
         let new = self.admit()?;
         let ceiling = self.limits.wall_timeout;
-        let made = super::call::within_wall_clock(ceiling, self.instantiate(new.live));
+        let made = super::call::within_wall_clock(ceiling, self.instantiate(new.place));
         let instance = crate::slow_lane::block_on(made).ok_or_else(|| {
             PluginError::Start(format!(
                 "init did not finish within {} of wall-clock time",
@@ -179,14 +205,16 @@ impl InstancePool {
         }
         Ok(NewInstance {
             pool: self.clone(),
-            live,
+            place: InstancePlace { live, memory: None },
         })
     }
 
     /// Returns an instance whose last call, `export` for connection `conn`,
     /// succeeded: to the pool, to its connection, or to nothing, as the
     /// isolation mode says.
-    pub fn give_back(&self, conn: u64, export: Export, instance: PluginInstance) {
+    pub fn give_back(&self, conn: u64, export: Export, mut instance: PluginInstance) {
+        // Memory kept for it and not grown into goes back to the budget.
+        instance.store.data_mut().limiter.release_unused();
         match self.limits.isolation {
             Isolation::Pooled => self.pool_idle(instance),
             // Its connection ended: so does the instance.
@@ -233,9 +261,17 @@ impl InstancePool {
 
     /// Makes and initializes an instance, under a deadline like any call:
     /// `init` counts as plugin time.
-    pub async fn instantiate(&self, live: LiveInstance) -> Result<PluginInstance, PluginError> {
+    pub async fn instantiate(&self, place: InstancePlace) -> Result<PluginInstance, PluginError> {
+        let limiter = match place.memory {
+            Some(reserved) => InstanceLimiter::with_reservation(
+                self.limits.memory_bytes,
+                self.budget.clone(),
+                reserved,
+            ),
+            None => InstanceLimiter::new(self.limits.memory_bytes, self.budget.clone()),
+        };
         let state = PluginState {
-            limiter: InstanceLimiter::new(self.limits.memory_bytes, self.budget.clone()),
+            limiter,
             connections: self.connections.clone(),
             log: self.log.clone(),
             clock: self.limits.start_clock(),
@@ -244,7 +280,7 @@ impl InstancePool {
             wasi: super::wasi::context(&self.log, &self.grants)
                 .map_err(|error| PluginError::Start(format!("{error:#}")))?,
             table: wasmtime::component::ResourceTable::new(),
-            _live: live,
+            live: place.live,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -295,6 +331,18 @@ impl InstancePool {
             }),
             memory_after_init,
         })
+    }
+}
+
+impl PluginInstance {
+    /// Drops the instance and keeps its place, for the instance that
+    /// replaces it.
+    pub fn into_place(self) -> InstancePlace {
+        let state = self.store.into_data();
+        InstancePlace {
+            live: state.live,
+            memory: Some(state.limiter.into_reservation()),
+        }
     }
 }
 
