@@ -47,6 +47,7 @@ fn too_long(max_line: usize) -> String {
 /// sizes, answered by an upper-casing plugin, the way a connection drives it.
 fn framed(input: &[u8], reads: &[usize], max_line: usize) -> Vec<u8> {
     let framer = LineFramer::new(max_line);
+    let largest_read = reads.iter().copied().max().unwrap_or(0);
     let mut buffer = Vec::new();
     let mut out = Vec::new();
     let mut offset = 0;
@@ -89,7 +90,7 @@ fn framed(input: &[u8], reads: &[usize], max_line: usize) -> Vec<u8> {
                 }
             }
             // Memory stays bounded: never more than a line and a read.
-            assert!(buffer.len() <= max_line + 1 + 64);
+            assert!(buffer.len() <= max_line + 1 + largest_read);
         }
         if eof {
             return out;
@@ -115,6 +116,20 @@ proptest! {
         ),
         reads in proptest::collection::vec(1usize..64, 1..8),
         max_line in 1usize..24,
+    ) {
+        prop_assert_eq!(framed(&input, &reads, max_line), reference(&input, max_line));
+    }
+
+    /// Without '\r' and with limits above whole reads, the framer counts
+    /// lines without looking at each; lines past the limit still cut in.
+    #[test]
+    fn plain_lines_match_the_reference(
+        input in proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b'Z'), Just(b'\n'), Just(b'\n'), Just(0u8)],
+            0..600,
+        ),
+        reads in proptest::collection::vec(1usize..300, 1..8),
+        max_line in 1usize..400,
     ) {
         prop_assert_eq!(framed(&input, &reads, max_line), reference(&input, max_line));
     }

@@ -286,8 +286,8 @@ impl Connection {
                     Framing::Raw => self.answer_raw(&pipeline).await,
                 }
             };
-            if answered && idle_timeout.is_some() {
-                last_progress = Instant::now();
+            if let Some(answered) = answered {
+                last_progress = Instant::from_std(answered);
             }
             self.flush().await?;
             if close {
@@ -301,11 +301,15 @@ impl Connection {
     }
 
     /// Answers every whole line in the read buffer (and the final line at
-    /// EOF). Returns whether any line was answered, and whether the
-    /// connection must be closed.
-    async fn answer_lines(&mut self, pipeline: &Pipeline, eof: bool) -> (bool, bool) {
+    /// EOF). Returns when the last line was answered (if any was), and
+    /// whether the connection must be closed.
+    async fn answer_lines(
+        &mut self,
+        pipeline: &Pipeline,
+        eof: bool,
+    ) -> (Option<std::time::Instant>, bool) {
         let framer = self.context.framer;
-        let mut answered = false;
+        let mut answered = None;
         loop {
             let mut batch = match framer.next_batch(&self.read_buffer, eof) {
                 Ok(Some(batch)) => batch,
@@ -316,16 +320,18 @@ impl Connection {
                     return (answered, true);
                 }
             };
-            answered = true;
             // The batch's bytes leave the read buffer without a copy: the
             // call owns its input, so it can finish on another thread.
             let consumed = self.read_buffer.split_to(batch.consumed).freeze();
             let input = batch.take_plugin_input(&consumed);
             let started = std::time::Instant::now();
             let result = pipeline.transform_batch(self.id, input.clone()).await;
+            // One clock read times the call and notes the progress.
+            let finished = std::time::Instant::now();
+            answered = Some(finished);
             self.context
                 .stats
-                .plugin_called(batch.lines, started.elapsed());
+                .plugin_called(batch.lines, finished - started);
             let close = match result {
                 Ok(reply) => {
                     let failed: Vec<(u32, String)> = reply
@@ -383,17 +389,19 @@ impl Connection {
         }
     }
 
-    /// Answers the whole read buffer as one raw chunk. Returns whether
-    /// anything was answered, and whether the connection must be closed.
-    async fn answer_raw(&mut self, pipeline: &Pipeline) -> (bool, bool) {
+    /// Answers the whole read buffer as one raw chunk. Returns when it was
+    /// answered (if there was anything), and whether the connection must
+    /// be closed.
+    async fn answer_raw(&mut self, pipeline: &Pipeline) -> (Option<std::time::Instant>, bool) {
         if self.read_buffer.is_empty() {
-            return (false, false);
+            return (None, false);
         }
         self.context.stats.lines_answered(1);
         let chunk: Bytes = self.read_buffer.split().freeze();
         let started = std::time::Instant::now();
         let result = pipeline.transform_raw(self.id, chunk.clone()).await;
-        self.context.stats.plugin_called(1, started.elapsed());
+        let finished = std::time::Instant::now();
+        self.context.stats.plugin_called(1, finished - started);
         let close = match result {
             Ok(reply) => {
                 self.write_buffer.extend_from_slice(&reply);
@@ -407,7 +415,7 @@ impl Connection {
                 &mut self.write_buffer,
             ),
         };
-        (true, close)
+        (Some(finished), close)
     }
 
     /// The client sent EOF and every line is answered: last words, then
