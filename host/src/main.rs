@@ -7,6 +7,9 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use yell_host::cli::{Cli, Command, ServeArgs};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Serves until Ctrl-C or SIGTERM, then prints the summary.
 async fn serve(args: ServeArgs, inherited: Option<std::net::TcpListener>) -> anyhow::Result<()> {
     let config = args.config(inherited)?;
