@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::workload::Workload;
+use super::workload::{Runs, Workload};
 use crate::stats::latency;
 
 /// How long a reply may be awaited past the end of the run before the
@@ -26,6 +26,10 @@ const SHOWN_MISMATCHES: usize = 3;
 /// What the connections share: the plan, and live totals for progress.
 pub struct Shared {
     pub workload: Workload,
+    /// The workload's lines laid out for closed-loop bursts.
+    pub line_runs: Option<Runs>,
+    /// Their expected replies laid out the same way.
+    pub reply_runs: Option<Runs>,
     pub depth: usize,
     /// Lines per second per connection, for open-loop runs.
     pub rate_per_connection: Option<f64>,
@@ -345,20 +349,35 @@ impl Connection<'_> {
                 since: now,
             });
         }
-        for _ in 0..count {
-            let index = self.next_line;
-            self.next_line = next_in_rotation(index, lines.len());
-            burst.extend_from_slice(&lines[index]);
-            if shared.rate_per_connection.is_some() {
-                // Open loop: latency counts from when the line should have
-                // gone, so a stalled server cannot hide behind a late send.
-                self.in_flight.push_back(InFlight {
-                    first: index,
-                    count: 1,
-                    since: self.next_send_time().min(now),
-                });
+        let laid_out = match shared.rate_per_connection {
+            None => shared
+                .line_runs
+                .as_ref()
+                .and_then(|runs| runs.run(self.next_line, count)),
+            Some(_) => None,
+        };
+        if let Some(run) = laid_out {
+            // Closed loop: the burst is copied whole.
+            burst.extend_from_slice(run);
+            self.next_line = (self.next_line + count) % lines.len();
+            self.sent += count as u64;
+        } else {
+            for _ in 0..count {
+                let index = self.next_line;
+                self.next_line = next_in_rotation(index, lines.len());
+                burst.extend_from_slice(&lines[index]);
+                if shared.rate_per_connection.is_some() {
+                    // Open loop: latency counts from when the line should
+                    // have gone, so a stalled server cannot hide behind a
+                    // late send.
+                    self.in_flight.push_back(InFlight {
+                        first: index,
+                        count: 1,
+                        since: self.next_send_time().min(now),
+                    });
+                }
+                self.sent += 1;
             }
-            self.sent += 1;
         }
         self.lines_in_flight += count;
         let written = self.stream.write_all(&burst).await;
@@ -407,6 +426,13 @@ impl Connection<'_> {
         self.fruitless_reconnects = 0;
         let mut tally = Tally::default();
         loop {
+            // The oldest run's expected replies, all there and right: taken
+            // with one comparison.
+            if let Some(end) = self.expected_run_here() {
+                self.complete_oldest_run(end, now, &mut tally);
+                scan = end;
+                continue;
+            }
             // The oldest line's expected reply, whole and right: taken as a
             // block, without looking for its newlines one by one.
             if let Some(end) = self.expected_reply_here() {
@@ -448,6 +474,40 @@ impl Connection<'_> {
             self.last_merge = now;
         }
         now
+    }
+
+    /// Where the replies of the oldest in-flight run (of several lines)
+    /// end, if all of them are in the buffer and are exactly the expected
+    /// ones (and no reply line of the run was counted yet).
+    fn expected_run_here(&self) -> Option<usize> {
+        let runs = self.shared.reply_runs.as_ref()?;
+        let oldest = self.in_flight.front()?;
+        if self.reply_lines_seen > 0 || oldest.count < 2 {
+            return None;
+        }
+        let want = runs.run(oldest.first, oldest.count)?;
+        let end = self.reply_start + want.len();
+        (end <= self.filled && self.buffer[self.reply_start..end] == *want).then_some(end)
+    }
+
+    /// The oldest in-flight run is answered, rightly, up to `end`.
+    fn complete_oldest_run(&mut self, end: usize, now: Instant, tally: &mut Tally) {
+        let Some(run) = self.in_flight.pop_front() else {
+            return;
+        };
+        self.lines_in_flight -= run.count;
+        if run.since >= self.shared.measure_from {
+            tally.completed += run.count as u64;
+            tally.unrecorded += run.count as u64;
+        }
+        record_latency(
+            &mut self.latencies,
+            now,
+            run.since,
+            std::mem::take(&mut tally.unrecorded),
+        );
+        self.reply_start = end;
+        self.reply_lines_seen = 0;
     }
 
     /// Where the oldest in-flight line's reply ends, if all of it is in the

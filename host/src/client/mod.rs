@@ -163,9 +163,12 @@ impl ClientArgs {
             None => self.duration,
         };
         let connections = self.connections as f64;
+        let depth = self.depth as usize;
         let shared = Arc::new(Shared {
+            line_runs: workload.line_runs(depth),
+            reply_runs: workload.reply_runs(depth),
             workload,
-            depth: self.depth as usize,
+            depth,
             rate_per_connection: self.rate.map(|rate| rate / connections),
             run_start,
             measure_from: run_start + self.warmup,

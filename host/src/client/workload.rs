@@ -105,9 +105,83 @@ impl Workload {
         }
     }
 
+    /// The lines laid out for bursts of up to `depth` lines.
+    pub fn line_runs(&self, depth: usize) -> Option<Runs> {
+        Runs::new(self.lines.iter().map(Vec::as_slice), depth)
+    }
+
+    /// The expected replies laid out for bursts of up to `depth` lines.
+    pub fn reply_runs(&self, depth: usize) -> Option<Runs> {
+        let expected = self.expected.as_ref()?;
+        // Laid end to end, replies are told apart only by their line ends.
+        if !expected.iter().all(|reply| reply.bytes.ends_with(b"\n")) {
+            return None;
+        }
+        Runs::new(expected.iter().map(|reply| reply.bytes.as_slice()), depth)
+    }
+
     /// Average bytes sent per line.
     pub fn mean_line_bytes(&self) -> f64 {
         self.lines.iter().map(Vec::len).sum::<usize>() as f64 / self.lines.len() as f64
+    }
+}
+
+/// Most bytes [`Runs`] lays out; past it, bursts are built and replies
+/// checked line by line.
+const MAX_RUNS_BYTES: usize = 16 << 20;
+
+/// A rotation of byte strings (the lines sent, or their expected replies)
+/// laid end to end, on past the end of the rotation as far as one burst
+/// reaches, so that any burst of consecutive ones is one slice: a burst is
+/// written and its replies checked with one copy and one comparison
+/// instead of one per line.
+pub struct Runs {
+    bytes: Vec<u8>,
+    /// Where each string starts in `bytes`, and where the last one ends.
+    starts: Vec<usize>,
+    /// How many strings the rotation has.
+    rotation: usize,
+}
+
+impl Runs {
+    /// Lays out `items` for bursts of up to `reach` of them, or `None` when
+    /// that would take more than [`MAX_RUNS_BYTES`].
+    pub fn new<'a, I>(items: I, reach: usize) -> Option<Runs>
+    where
+        I: ExactSizeIterator<Item = &'a [u8]> + Clone,
+    {
+        let rotation = items.len();
+        if rotation == 0 {
+            return None;
+        }
+        let count = rotation.checked_add(reach)?;
+        let rotation_bytes: usize = items.clone().map(<[u8]>::len).sum();
+        let laps = count.div_ceil(rotation);
+        if rotation_bytes.checked_mul(laps)? > MAX_RUNS_BYTES {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(rotation_bytes * laps);
+        let mut starts = Vec::with_capacity(count + 1);
+        for item in items.cycle().take(count) {
+            starts.push(bytes.len());
+            bytes.extend_from_slice(item);
+        }
+        starts.push(bytes.len());
+        Some(Runs {
+            bytes,
+            starts,
+            rotation,
+        })
+    }
+
+    /// The `count` strings from `first` on (in rotation) as one slice, if
+    /// they are laid out that far.
+    pub fn run(&self, first: usize, count: usize) -> Option<&[u8]> {
+        let end = first.checked_add(count)?;
+        if first >= self.rotation || end >= self.starts.len() {
+            return None;
+        }
+        Some(&self.bytes[self.starts[first]..self.starts[end]])
     }
 }
 
@@ -129,5 +203,32 @@ impl ExpectedPlugins<'_> {
         )?;
         let pipeline = Pipeline::load(&runtime, &specs)?;
         Ok((runtime, pipeline))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_burst_of_the_rotation_is_one_slice() {
+        let items: [&[u8]; 3] = [b"a\n", b"bb\n", b"ccc\n"];
+        let runs = Runs::new(items.iter().copied(), 4).unwrap();
+        assert_eq!(runs.run(0, 1).unwrap(), b"a\n");
+        assert_eq!(runs.run(2, 4).unwrap(), b"ccc\na\nbb\nccc\n");
+        assert_eq!(runs.run(1, 4).unwrap(), b"bb\nccc\na\nbb\n");
+        assert_eq!(runs.run(0, 0).unwrap(), b"");
+        assert_eq!(runs.run(2, 5).unwrap(), b"ccc\na\nbb\nccc\na\n");
+        // Past what is laid out, or outside the rotation: none.
+        assert!(runs.run(2, 6).is_none());
+        assert!(runs.run(3, 1).is_none());
+        assert!(Runs::new(std::iter::empty::<&[u8]>(), 4).is_none());
+    }
+
+    #[test]
+    fn a_rotation_too_large_to_lay_out_is_not() {
+        let line = vec![b'x'; 1 << 20];
+        assert!(Runs::new(std::iter::once(line.as_slice()), 15).is_some());
+        assert!(Runs::new(std::iter::once(line.as_slice()), 16).is_none());
     }
 }
