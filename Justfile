@@ -35,9 +35,16 @@ bench: build-plugins
     just bench-swap
     just bench-isolation
 
-# The server's own cost: each server alone on CPU 0, loadgen on CPU 1, alternating runs, medians and ratios.
+# The server's own cost: each server alone on CPU 0, loadgen on CPU 1, alternating runs, medians and ratios;
+# yell-host with the uppercase, with a plugin that changes line lengths (reverse), a chain, and raw framing.
 bench-pinned RUNS="5": build-plugins
-    scripts/bench-pinned.sh -r {{RUNS}} native "yell-host=target/release/yell-host --no-watch --plugin target/plugins/uppercase.wasm"
+    cargo build --release --bin yell-host
+    scripts/bench-pinned.sh -r {{RUNS}} native \
+        "yell-host=target/release/yell-host --no-watch --plugin target/plugins/uppercase.wasm" \
+        "reverse=target/release/yell-host --no-watch --plugin target/plugins/reverse.wasm" \
+        "chain=target/release/yell-host --no-watch --plugin target/plugins/uppercase.wasm --plugin target/plugins/reverse.wasm" \
+        "raw=target/release/yell-host --no-watch --framing raw --plugin target/plugins/uppercase.wasm" \
+        2> >(grep -v "loadgen reported errors against \(reverse\|chain\)" >&2)
 
 # Memory per idle connection: 10,000 quiet connections on native_server and on yell-host.
 bench-idle-memory CONNECTIONS="10000": build-plugins
