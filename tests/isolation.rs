@@ -651,9 +651,12 @@ fn a_log_reader_that_never_reads_stalls_nothing() {
     let plugin = common::testing_plugin("probe");
     // stderr is a pipe nobody reads: it fills after a few hundred lines.
     // No rate limit on the plugin's log: the point is the writer's queue.
+    // A read of the flood is one call that logs some ten thousand lines,
+    // which can take more than the default 100 ms in a debug build on a
+    // loaded machine: the deadline is not what this test is about.
     let mut child = Command::new(common::binary())
         .args(["--plugin", &plugin, "--listen", "127.0.0.1:0"])
-        .args(["--plugin-log-rate", "0"])
+        .args(["--plugin-log-rate", "0", "--plugin-timeout", "10s"])
         .env("RUST_LOG", "info")
         .env("YELL_COMPILE_CACHE", common::compile_cache())
         .stdout(Stdio::piped())
