@@ -136,7 +136,11 @@ impl InstanceLimiter {
 
     /// Gives back what is prepaid and was not grown into.
     pub fn release_unused(&mut self) {
-        self.budget.give_back(std::mem::take(&mut self.prepaid));
+        // Checked first: the budget is shared by every instance, and this
+        // runs after every call.
+        if self.prepaid > 0 {
+            self.budget.give_back(std::mem::take(&mut self.prepaid));
+        }
     }
 
     /// Everything this limiter has charged, kept for another instance.
