@@ -458,6 +458,44 @@ fn the_deadline_counts_running_time_and_the_wall_clock_ceiling_bounds_the_rest()
 }
 
 #[test]
+fn the_deadline_clock_ticks_every_millisecond_only_while_a_call_runs() {
+    let _serial = one_at_a_time();
+    let plugin = slow();
+    let server = ServerProcess::start(&[
+        "--plugin",
+        &plugin,
+        "--plugin-timeout",
+        "10s",
+        "--plugin-wall-timeout",
+        "20s",
+    ]);
+    let window = Duration::from_secs(1);
+    let ticks_in_window = || {
+        let before = server.thread_sleeps("yell-epoch").expect("a ticker thread");
+        std::thread::sleep(window);
+        server.thread_sleeps("yell-epoch").unwrap() - before
+    };
+    let idle = ticks_in_window();
+    // A call that runs through the whole window (until its 10 s deadline).
+    let mut stream = server.connect();
+    stream.write_all(b"FOREVER\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let busy = ticks_in_window();
+    eprintln!("ticks in {window:?}: {idle} with no call running, {busy} with one");
+    // Every 4 ms while idle: about 250 (every millisecond would be 1,000).
+    assert!(
+        idle <= 400,
+        "the idle ticker woke {idle} times in {window:?}"
+    );
+    // Every millisecond while a call runs: about 1,000 (fewer on a loaded
+    // machine, where sleeps overshoot).
+    assert!(
+        busy as f64 >= 1.5 * idle as f64,
+        "{busy} ticks with a call running, {idle} without"
+    );
+}
+
+#[test]
 fn shutdown_with_slow_calls_in_flight_finishes_within_the_grace_period() {
     let _serial = one_at_a_time();
     let plugin = slow();

@@ -183,6 +183,23 @@ impl ServerProcess {
         Duration::from_millis(ticks * 1000 / per_second)
     }
 
+    /// How many times the server's thread named `name` has slept so far
+    /// (its voluntary context switches), or `None` if it has none.
+    pub fn thread_sleeps(&self, name: &str) -> Option<u64> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?;
+        tasks.flatten().find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|count| count.trim().parse().ok())
+        })
+    }
+
     /// The server's resident memory now, in KiB.
     pub fn rss_kib(&self) -> u64 {
         proc_status_kib(self.child.id(), "VmRSS")

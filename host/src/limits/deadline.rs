@@ -8,30 +8,30 @@
 //! (`--plugin-wall-timeout`, by default ten times the timeout) still bounds
 //! how long any call can live.
 //!
-//! How it is measured: wasm code checks the engine's epoch, which one
-//! ticker thread advances every [`EPOCH_TICK`]; when a call's epoch
-//! deadline passes, [`CallClock::on_epoch`] decides. On an event-loop thread
-//! a call runs inline for its first [`INLINE_SLICE`] (running time there is
-//! wall time: nothing else runs on that thread meanwhile), then yields so
-//! that the rest runs in the slow lane, where running time is the thread's
-//! CPU time. A synchronous call (see [`crate::plugin::call`]) cannot yield:
-//! at the end of its slice it is cut instead ([`SliceEnded`]) and runs again
-//! from the start in the slow lane, where its running time counts afresh.
-//! The deadline is met to within one tick (1 ms): the time before a call's
-//! first look counts as a whole tick, so it errs early, never late.
+//! How it is measured: wasm code checks the engine's epoch, which the
+//! ticker ([`super::ticker`]) advances every [`EPOCH_TICK`] while a call
+//! runs; when a call's epoch deadline passes, [`CallClock::on_epoch`]
+//! decides. On an event-loop thread a call runs inline for its first
+//! [`INLINE_SLICE`] (running time there is wall time: nothing else runs on
+//! that thread meanwhile), then yields so that the rest runs in the slow
+//! lane, where running time is the thread's CPU time. A synchronous call
+//! (see [`crate::plugin::call`]) cannot yield: at the end of its slice it is
+//! cut instead ([`SliceEnded`]) and runs again from the start in the slow
+//! lane, where its running time counts afresh.
+//!
+//! The clock is not read when a call starts: most calls end within
+//! microseconds, and a clock read each would cost more than the rest of
+//! this bookkeeping. A call's time counts from the tick before it started
+//! ([`ticker::last_tick`]), so the deadline errs early, never late: by up to
+//! one idle period of the ticker for the first look (a tenth of the
+//! deadline at most), then met to within one tick (1 ms).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, UpdateDeadline};
+use wasmtime::UpdateDeadline;
 
+use super::ticker::{self, EPOCH_TICK};
 use crate::slow_lane;
-
-/// How often the engine's epoch advances: the resolution of deadlines and
-/// of the inline slice.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// How long a call may run on an event-loop thread before it moves to the
 /// slow lane. Every other connection served by that thread waits this long
@@ -80,11 +80,11 @@ pub struct CallClock {
     budget: Duration,
     /// Wall-clock time allowed.
     ceiling: Duration,
-    /// When the call's deadline first passed. The clock is not read when a
-    /// call starts: most calls end within a tick, and reading it for each
-    /// would cost more than the rest of this bookkeeping. The first look
-    /// comes at most one tick after the start (the deadline is set one tick
-    /// ahead), so the call's time is this plus at most one tick.
+    /// The latest tick before the call started: its wall-clock time counts
+    /// from here (a little early, never late).
+    started_after: Instant,
+    /// When the call's deadline first passed: its inline slice counts from
+    /// here, so that a fast call that happens to span a tick goes on.
     first_look: Option<Instant>,
     /// Running time spent on an event-loop thread before the call moved to
     /// the slow lane.
@@ -102,6 +102,7 @@ impl CallClock {
         CallClock {
             budget,
             ceiling,
+            started_after: ticker::last_tick(),
             first_look: None,
             inline_running: Duration::ZERO,
             // A call started in the slow lane (a fresh instance's first call
@@ -127,19 +128,13 @@ impl CallClock {
         *self = CallClock::start(self.budget, self.ceiling);
     }
 
-    /// Time since the first look; the call's wall-clock time is this plus
-    /// at most one tick.
-    fn since_first_look(&mut self) -> Duration {
-        self.first_look.get_or_insert_with(Instant::now).elapsed()
-    }
-
     /// The call's running time and wall-clock time so far (zero for a call
-    /// that never reached its first tick).
+    /// that was never looked at: it ended within a tick).
     pub fn elapsed(&self) -> (Duration, Duration) {
-        let wall = self
-            .first_look
-            .map(|first| first.elapsed() + EPOCH_TICK)
-            .unwrap_or_default();
+        let wall = match self.first_look {
+            Some(_) => self.started_after.elapsed(),
+            None => Duration::ZERO,
+        };
         (self.running(wall, slow_lane::cpu_clock()), wall)
     }
 
@@ -162,10 +157,11 @@ impl CallClock {
     /// yield so it can be moved to the slow lane (a synchronous call is cut
     /// instead).
     pub fn on_epoch(&mut self) -> Result<UpdateDeadline, Interrupt> {
-        let seen = self.since_first_look();
-        // Counting the unseen first tick in full: a deadline may come up to
-        // a tick early, never late.
-        let wall = seen + EPOCH_TICK;
+        let now = Instant::now();
+        let seen = now - *self.first_look.get_or_insert(now);
+        // Counted from the tick before the start: a deadline may come a
+        // little early, never late.
+        let wall = now.saturating_duration_since(self.started_after);
         if wall >= self.ceiling {
             return Err(Interrupt::Deadline(DeadlineExceeded::WallClock(
                 self.ceiling,
@@ -197,55 +193,24 @@ impl CallClock {
         }
         // Look again when the budget or the ceiling could run out at the
         // earliest: CPU time never runs faster than the wall clock. The
-        // deadline fires after between n-1 and n ticks, so this never
-        // overshoots by more than one tick.
+        // deadline fires after between n-1 and n ticks (a tick is
+        // EPOCH_TICK while this call runs), so this never overshoots by more
+        // than one tick.
         let left = (self.budget - running).min(self.ceiling - wall);
         let ticks = (left.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64;
         Ok(UpdateDeadline::Continue(ticks))
     }
 }
 
-/// Advances an engine's epoch every [`EPOCH_TICK`] on a thread of its own,
-/// until dropped.
-pub struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    pub fn start(engine: &Engine) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let engine = engine.clone();
-        let thread = std::thread::Builder::new()
-            .name("yell-epoch".into())
-            .spawn({
-                let stop = stop.clone();
-                move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                }
-            })?;
-        Ok(EpochTicker {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A clock for a call starting now, as if the ticker had just ticked.
+    fn start(budget: Duration, ceiling: Duration) -> CallClock {
+        ticker::tick_for_test();
+        CallClock::start(budget, ceiling)
+    }
 
     fn spin_for(duration: Duration) {
         let started = Instant::now();
@@ -256,7 +221,7 @@ mod tests {
 
     #[test]
     fn inline_calls_are_looked_at_every_tick_then_yield() {
-        let mut clock = CallClock::start(Duration::from_secs(1), Duration::from_secs(10));
+        let mut clock = start(Duration::from_secs(1), Duration::from_secs(10));
         // The first look starts the slice.
         assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(1))));
         spin_for(INLINE_SLICE);
@@ -265,7 +230,7 @@ mod tests {
 
     #[test]
     fn synchronous_calls_are_cut_at_the_end_of_the_slice() {
-        let mut clock = CallClock::start(Duration::from_secs(1), Duration::from_secs(10));
+        let mut clock = start(Duration::from_secs(1), Duration::from_secs(10));
         clock.restart_synchronous();
         assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(1))));
         spin_for(INLINE_SLICE);
@@ -280,7 +245,7 @@ mod tests {
     #[test]
     fn synchronous_calls_in_the_slow_lane_are_never_cut() {
         slow_lane::block_on(async {
-            let mut clock = CallClock::start(Duration::from_secs(1), Duration::from_secs(10));
+            let mut clock = start(Duration::from_secs(1), Duration::from_secs(10));
             clock.restart_synchronous();
             assert!(clock.on_epoch().is_ok());
             spin_for(2 * INLINE_SLICE);
@@ -290,8 +255,9 @@ mod tests {
 
     #[test]
     fn inline_calls_past_a_short_budget_are_stopped() {
-        // The unseen first tick counts in full.
-        let mut clock = CallClock::start(Duration::from_micros(200), Duration::from_secs(10));
+        // The time before the first look counts in full.
+        let mut clock = start(Duration::from_micros(200), Duration::from_secs(10));
+        spin_for(Duration::from_micros(300));
         assert_eq!(
             clock.on_epoch().err(),
             Some(Interrupt::Deadline(DeadlineExceeded::RunningTime(
@@ -303,7 +269,7 @@ mod tests {
     #[test]
     fn in_the_slow_lane_running_time_is_cpu_time() {
         slow_lane::block_on(async {
-            let mut clock = CallClock::start(Duration::from_millis(20), Duration::from_secs(10));
+            let mut clock = start(Duration::from_millis(20), Duration::from_secs(10));
             // Sleeping is not running: the budget is untouched.
             std::thread::sleep(Duration::from_millis(30));
             match clock.on_epoch() {
@@ -326,7 +292,7 @@ mod tests {
     #[test]
     fn the_wall_clock_ceiling_bounds_waiting_too() {
         slow_lane::block_on(async {
-            let mut clock = CallClock::start(Duration::from_secs(1), Duration::from_millis(10));
+            let mut clock = start(Duration::from_secs(1), Duration::from_millis(10));
             assert!(clock.on_epoch().is_ok());
             std::thread::sleep(Duration::from_millis(15));
             assert_eq!(

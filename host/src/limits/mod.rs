@@ -1,17 +1,19 @@
 //! What keeps plugins bounded: a running-time deadline per call with a
-//! wall-clock ceiling ([`deadline`]), a memory cap per instance and one for
-//! all instances together ([`memory`]), a cap on live instances, and a cap
-//! on the size of a reply.
+//! wall-clock ceiling ([`deadline`], measured by the [`ticker`]), a memory
+//! cap per instance and one for all instances together ([`memory`]), a cap
+//! on live instances, and a cap on the size of a reply.
 
 pub mod deadline;
 pub mod memory;
+pub mod ticker;
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-pub use deadline::{CallClock, DeadlineExceeded, EpochTicker, Interrupt, SliceEnded, EPOCH_TICK};
+pub use deadline::{CallClock, DeadlineExceeded, Interrupt, SliceEnded};
 pub use memory::{InstanceLimiter, MemoryBudget, MemoryBudgetExhausted, MemoryReservation};
+pub use ticker::{EpochTicker, Running, EPOCH_TICK};
 
 /// How many times the running-time deadline a call may take by the wall
 /// clock, unless `--plugin-wall-timeout` says otherwise.

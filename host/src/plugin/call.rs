@@ -26,7 +26,7 @@ use tokio::time::Sleep;
 use super::failure::PluginError;
 use super::pool::{Checkout, InstancePlace};
 use super::{BatchReply, PluginInstance};
-use crate::limits::{DeadlineExceeded, SliceEnded};
+use crate::limits::{DeadlineExceeded, Running, SliceEnded};
 
 /// Which export of the plugin a call runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,7 @@ async fn run_on(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> 
             }
         },
     };
+    let _running = Running::begin();
     let state = instance.store.data_mut();
     state.clock.restart();
     // A plugin that said it panicked and then did not trap has not panicked
@@ -145,6 +146,7 @@ pub fn run_synchronously(
     conn: u64,
     input: &[u8],
 ) -> Synchronous {
+    let running = Running::begin();
     let state = instance.store.data_mut();
     state.clock.restart_synchronous();
     state.panicked = false;
@@ -171,6 +173,7 @@ pub fn run_synchronously(
             .call_connection_closed(store, conn)
             .map(Output::Bytes),
     };
+    drop(running);
     let state = instance.store.data_mut();
     // A call that logged more lines than are held is made again too, with
     // its lines written as they come (it may have trapped or panicked: it

@@ -24,6 +24,7 @@ use super::spec::Grants;
 use super::{bindings, sync_bindings, InstanceExports, PluginInstance, PluginState};
 use crate::limits::{
     DeadlineExceeded, InstanceLimiter, Isolation, MemoryBudget, MemoryReservation, PluginLimits,
+    Running,
 };
 
 /// An instance that grew by more than this since its `init` is dropped after
@@ -114,6 +115,7 @@ impl InstancePool {
         budget: MemoryBudget,
     ) -> Self {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::limits::ticker::keep_idle_tick_within(limits.call_timeout);
         let exports = bindings::PluginIndices::new(pre.instance_pre())
             .expect("the exports were found when `pre` was made");
         let sync_exports = synchronous
@@ -262,6 +264,8 @@ impl InstancePool {
     /// Makes and initializes an instance, under a deadline like any call:
     /// `init` counts as plugin time.
     pub async fn instantiate(&self, place: InstancePlace) -> Result<PluginInstance, PluginError> {
+        // Plugin code runs from here (start functions, then `init`).
+        let _running = Running::begin();
         let limiter = match place.memory {
             Some(reserved) => InstanceLimiter::with_reservation(
                 self.limits.memory_bytes,
