@@ -33,9 +33,10 @@ use wasmtime::UpdateDeadline;
 use super::ticker::{self, EPOCH_TICK};
 use crate::slow_lane;
 
-/// How long a call may run on an event-loop thread before it moves to the
-/// slow lane. Every other connection served by that thread waits this long
-/// at most for each slow call that starts.
+/// How long a call may run on an event-loop thread, from its first look,
+/// before it moves to the slow lane. Every other connection served by that
+/// thread waits about this long for each slow call that starts (plus up to
+/// one idle period of the ticker, if no other call was running).
 pub const INLINE_SLICE: Duration = Duration::from_millis(1);
 
 /// Why a call was stopped.
