@@ -350,8 +350,11 @@ impl SteadyClient {
 fn forward_lines(from: impl Read + Send + 'static, echo: bool) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
+        // Lines as bytes: one that is not UTF-8 is forwarded as best it
+        // can be, not the end of forwarding.
+        for line in BufReader::new(from).split(b'\n') {
             let Ok(line) = line else { break };
+            let line = String::from_utf8_lossy(&line).into_owned();
             if echo {
                 eprintln!("[yell-host] {line}");
             }
