@@ -58,7 +58,7 @@ bench-swap: build-plugins
 # Plugin time never stalls other connections: a ping-pong canary, idle and beside 4 connections of 80 ms calls.
 bench-isolation: build-plugins
     cargo build --release --bin yell-host
-    YELL_HOST_BINARY=target/release/yell-host cargo test --release --test isolation bench_isolation -- --ignored --nocapture 2>&1 | grep -vE "^\[yell-host\]|^running|^test |^$"
+    YELL_HOST_BINARY=target/release/yell-host cargo test --release --test isolation bench_isolation -- --ignored --nocapture 2>&1 | grep -vE "^\[yell-host\]|^running [0-9]+ tests?$|^test |^$"
 
 # Each --isolation mode side by side: lines/s (loadgen) and memory with 1,000 connections.
 bench-isolation-modes: build-plugins
