@@ -278,8 +278,17 @@ fn bench_isolation() {
         figures.slow_answered,
         100.0 * figures.slow_answered as f64 / total.max(1) as f64
     );
-    for failure in figures.slow_failures.iter().take(3) {
-        println!("  failed: {failure:?}");
+    // By reason: a call cut for its running time used more than 100 ms of
+    // CPU by the kernel's count; one cut by the wall-clock ceiling waited.
+    let mut reasons: Vec<(&str, usize)> = Vec::new();
+    for failure in &figures.slow_failures {
+        match reasons.iter_mut().find(|(reason, _)| reason == failure) {
+            Some((_, count)) => *count += 1,
+            None => reasons.push((failure, 1)),
+        }
+    }
+    for (reason, count) in reasons {
+        println!("  failed {count}x: {:?}", reason.trim_end());
     }
     match (ran.first(), ran.last()) {
         (Some(first), Some(last)) => println!(
