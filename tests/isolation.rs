@@ -469,7 +469,7 @@ fn the_deadline_counts_running_time_and_the_wall_clock_ceiling_bounds_the_rest()
 }
 
 #[test]
-fn the_deadline_clock_ticks_every_millisecond_only_while_a_call_runs() {
+fn the_deadline_clock_ticks_every_millisecond_only_while_a_call_runs_and_sleeps_when_idle() {
     let _serial = one_at_a_time();
     let plugin = slow();
     let server = ServerProcess::start(&[
@@ -493,17 +493,15 @@ fn the_deadline_clock_ticks_every_millisecond_only_while_a_call_runs() {
     std::thread::sleep(Duration::from_millis(100));
     let busy = ticks_in_window();
     eprintln!("ticks in {window:?}: {idle} with no call running, {busy} with one");
-    // Every 4 ms while idle: about 250 (every millisecond would be 1,000).
+    // Asleep once no call has started for a tenth of a second: a few at
+    // most (every millisecond would be 1,000).
     assert!(
-        idle <= 400,
+        idle <= 50,
         "the idle ticker woke {idle} times in {window:?}"
     );
     // Every millisecond while a call runs: about 1,000 (fewer on a loaded
     // machine, where sleeps overshoot).
-    assert!(
-        busy as f64 >= 1.5 * idle as f64,
-        "{busy} ticks with a call running, {idle} without"
-    );
+    assert!(busy >= 200, "{busy} ticks with a call running");
 }
 
 #[test]

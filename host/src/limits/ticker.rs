@@ -5,11 +5,12 @@
 //! thread advances it. While a plugin call runs, it ticks every
 //! [`EPOCH_TICK`], so the call's slice and deadline are looked at every
 //! millisecond. While none runs, it ticks once per idle period (at most
-//! [`LONGEST_IDLE_TICK`]). Each tick wakes a thread that preempts an
-//! event-loop thread, which costs several microseconds on a virtual
-//! machine: a busy server whose calls all end within microseconds finds no
-//! call running at most ticks, and so wakes the ticker about a quarter as
-//! often, and an idle server about 250 times a second rather than 1,000.
+//! [`LONGEST_IDLE_TICK`]), and once no call has started for
+//! [`QUIET_TICKS_BEFORE_SLEEP`] idle ticks it sleeps until one does. Each
+//! tick wakes a thread that preempts an event-loop thread, which costs
+//! several microseconds on a virtual machine: a busy server whose calls all
+//! end within microseconds finds no call running at most ticks, and so
+//! wakes the ticker about a quarter as often, and an idle server not at all.
 //!
 //! What that costs a call: one that starts during an idle period is first
 //! looked at up to that period late. Its deadline counts the time since the
@@ -17,11 +18,17 @@
 //! late; the idle period is kept at a tenth of the shortest deadline of any
 //! plugin ([`keep_idle_tick_within`]), so that error stays within 10 %.
 //! The slice of a call that starts during an idle period begins at its
-//! first look, up to one idle period late.
+//! first look, up to one idle period late. The first call after the ticker
+//! fell asleep wakes it, and counts as a tick itself.
+//!
+//! Why a call is never missed: a call counts itself as running before it
+//! looks whether the ticker sleeps, and the ticker says it sleeps before it
+//! looks whether a call runs (both sequentially consistent), so at least
+//! one of them sees the other.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
-use std::thread::JoinHandle;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
@@ -30,8 +37,12 @@ use wasmtime::Engine;
 /// of deadlines and of the inline slice.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// The longest the ticker sleeps while no call runs.
+/// The longest the ticker sleeps between ticks while no call runs.
 pub const LONGEST_IDLE_TICK: Duration = Duration::from_millis(4);
+
+/// Idle ticks with no call started before the ticker sleeps until one
+/// starts: about a tenth of a second.
+pub const QUIET_TICKS_BEFORE_SLEEP: u32 = 25;
 
 /// What tick times count from.
 static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -43,17 +54,28 @@ static LAST_TICK: AtomicU64 = AtomicU64::new(0);
 /// The ticker's period while no call runs, in nanoseconds.
 static IDLE_TICK_NANOS: AtomicU64 = AtomicU64::new(LONGEST_IDLE_TICK.as_nanos() as u64);
 
-/// Calls running, counted in shards so that threads calling at once do not
-/// contend for one counter; the ticker adds them up.
-static RUNNING: [Shard; SHARDS] = [const { Shard(AtomicUsize::new(0)) }; SHARDS];
+/// Calls, counted in shards so that threads calling at once do not contend
+/// for one counter; the ticker adds them up. Each shard holds the calls
+/// running in its low half and the calls ever started (wrapping) in its
+/// high half, so that a call's start is one addition.
+static CALLS: [Shard; SHARDS] = [const { Shard(AtomicU64::new(0)) }; SHARDS];
 const SHARDS: usize = 16;
+const ONE_STARTED: u64 = 1 << 32;
+const RUNNING_MASK: u64 = ONE_STARTED - 1;
 
 /// One counter on a cache line of its own.
 #[repr(align(128))]
-struct Shard(AtomicUsize);
+struct Shard(AtomicU64);
+
+/// Tickers asleep until a call starts.
+static ASLEEP: AtomicUsize = AtomicUsize::new(0);
+
+/// Every ticker's thread, to wake them.
+static TICKER_THREADS: Mutex<Vec<Thread>> = Mutex::new(Vec::new());
 
 /// When the latest tick came before now: a call starting now started after
-/// it. The ticker's start counts as a tick.
+/// it. The ticker's start counts as a tick, and so does the start of a call
+/// that woke it.
 pub fn last_tick() -> Instant {
     *ORIGIN + Duration::from_nanos(LAST_TICK.load(Ordering::Relaxed))
 }
@@ -78,14 +100,31 @@ pub struct Running {
 impl Running {
     pub fn begin() -> Self {
         let shard = shard_of_this_thread();
-        RUNNING[shard].0.fetch_add(1, Ordering::Relaxed);
+        CALLS[shard].0.fetch_add(ONE_STARTED + 1, Ordering::SeqCst);
+        if ASLEEP.load(Ordering::SeqCst) > 0 {
+            wake_tickers();
+        }
         Running { shard }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        RUNNING[self.shard].0.fetch_sub(1, Ordering::Relaxed);
+        CALLS[self.shard].0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The first call after the tickers fell asleep: it counts as a tick (the
+/// latest one is long past) and wakes them.
+#[cold]
+fn wake_tickers() {
+    note_tick(Instant::now());
+    for thread in TICKER_THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        thread.unpark();
     }
 }
 
@@ -97,20 +136,16 @@ fn shard_of_this_thread() -> usize {
     SHARD.with(|shard| *shard)
 }
 
-fn a_call_is_running() -> bool {
-    RUNNING
-        .iter()
-        .any(|shard| shard.0.load(Ordering::Relaxed) > 0)
-}
-
-/// The ticker's next sleep: a tick while a call runs, the idle period
-/// otherwise.
-fn next_period() -> Duration {
-    if a_call_is_running() {
-        EPOCH_TICK
-    } else {
-        Duration::from_nanos(IDLE_TICK_NANOS.load(Ordering::Relaxed))
-    }
+/// Calls running now, and calls started so far (wrapping: only compared
+/// for equality).
+fn census() -> (u64, u64) {
+    CALLS.iter().fold((0, 0), |(running, started), shard| {
+        let calls = shard.0.load(Ordering::SeqCst);
+        (
+            running + (calls & RUNNING_MASK),
+            started.wrapping_add(calls >> 32),
+        )
+    })
 }
 
 /// Notes a tick at `now`; ticks of several tickers only move it forward.
@@ -119,14 +154,9 @@ fn note_tick(now: Instant) {
     LAST_TICK.fetch_max(nanos, Ordering::Relaxed);
 }
 
-/// A tick now, for tests that make deadline clocks with no ticker running.
-#[cfg(test)]
-pub fn tick_for_test() {
-    note_tick(Instant::now());
-}
-
 /// Advances an engine's epoch on a thread of its own, until dropped: every
-/// [`EPOCH_TICK`] while a call runs, every idle period otherwise.
+/// [`EPOCH_TICK`] while a call runs, every idle period otherwise, and not at
+/// all once calls stopped coming, until the next one.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -141,18 +171,12 @@ impl EpochTicker {
             .name("yell-epoch".into())
             .spawn({
                 let stop = stop.clone();
-                move || {
-                    let mut period = EPOCH_TICK;
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(period);
-                        // Noted before the epoch moves: a call that reads
-                        // this tick started after it.
-                        note_tick(Instant::now());
-                        engine.increment_epoch();
-                        period = next_period();
-                    }
-                }
+                move || tick(&engine, &stop)
             })?;
+        TICKER_THREADS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(thread.thread().clone());
         Ok(EpochTicker {
             stop,
             thread: Some(thread),
@@ -160,11 +184,67 @@ impl EpochTicker {
     }
 }
 
+/// The ticker thread's loop.
+fn tick(engine: &Engine, stop: &AtomicBool) {
+    let mut period = EPOCH_TICK;
+    let mut quiet_ticks = 0;
+    let mut started_before = census().1;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(period);
+        // Noted before the epoch moves: a call that reads this tick started
+        // after it.
+        note_tick(Instant::now());
+        engine.increment_epoch();
+        let (running, started) = census();
+        quiet_ticks = match running == 0 && started == started_before {
+            true => quiet_ticks + 1,
+            false => 0,
+        };
+        started_before = started;
+        period = match running {
+            0 => Duration::from_nanos(IDLE_TICK_NANOS.load(Ordering::Relaxed)),
+            _ => EPOCH_TICK,
+        };
+        if quiet_ticks >= QUIET_TICKS_BEFORE_SLEEP {
+            sleep_until_a_call_starts(started_before, stop);
+            quiet_ticks = 0;
+            started_before = census().1;
+        }
+    }
+}
+
+/// Sleeps until a call starts (or the ticker stops), unless one started
+/// since the census that counted `started_before` calls.
+fn sleep_until_a_call_starts(started_before: u64, stop: &AtomicBool) {
+    ASLEEP.fetch_add(1, Ordering::SeqCst);
+    // After saying so: a call that starts from here on sees it and wakes
+    // this thread (an unpark before the park makes the park return at once).
+    let (running, started) = census();
+    if running == 0 && started == started_before && !stop.load(Ordering::SeqCst) {
+        // May also return for no reason: the loop then ticks on, and comes
+        // back here after another quiet spell.
+        std::thread::park();
+    }
+    ASLEEP.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// A tick now, for tests that make deadline clocks with no ticker running.
+#[cfg(test)]
+pub fn tick_for_test() {
+    note_tick(Instant::now());
+}
+
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
+            let id = thread.thread().id();
+            thread.thread().unpark();
             let _ = thread.join();
+            TICKER_THREADS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|thread| thread.id() != id);
         }
     }
 }
@@ -186,13 +266,42 @@ mod tests {
     }
 
     #[test]
-    fn a_running_call_asks_for_every_tick() {
+    fn a_call_counts_as_running_and_started_until_dropped_anywhere() {
+        let (_, started) = census();
         let running = Running::begin();
-        assert!(a_call_is_running());
-        assert_eq!(next_period(), EPOCH_TICK);
+        let (now_running, now_started) = census();
+        assert!(now_running >= 1);
+        assert_ne!(now_started, started);
         // Dropped on another thread, as a call that finished in the slow
-        // lane: its own shard goes down.
+        // lane: its own shard goes down, and no other.
         std::thread::spawn(move || drop(running)).join().unwrap();
+    }
+
+    #[test]
+    fn a_call_wakes_a_sleeping_ticker_and_counts_as_a_tick() {
+        let engine = Engine::default();
+        let ticker = EpochTicker::start(&engine).unwrap();
+        // Asleep once no call has started for a quiet spell. Other tests in
+        // this process may keep starting calls; the server-level test in
+        // `tests/isolation.rs` covers this end to end in a process alone.
+        let asleep_by = Instant::now() + Duration::from_secs(5);
+        while ASLEEP.load(Ordering::SeqCst) == 0 {
+            if Instant::now() > asleep_by {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let before = Instant::now();
+        let running = Running::begin();
+        assert!(last_tick() >= before, "the waking call counts as a tick");
+        // Every sleeping ticker wakes, and none sleeps while a call runs.
+        let awake_by = Instant::now() + Duration::from_secs(5);
+        while ASLEEP.load(Ordering::SeqCst) > 0 {
+            assert!(Instant::now() < awake_by, "the ticker did not wake");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(running);
+        drop(ticker);
     }
 
     #[test]
