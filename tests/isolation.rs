@@ -280,12 +280,9 @@ fn bench_isolation() {
     );
     // By reason: a call cut for its running time used more than 100 ms of
     // CPU by the kernel's count; one cut by the wall-clock ceiling waited.
-    let mut reasons: Vec<(&str, usize)> = Vec::new();
+    let mut reasons = std::collections::BTreeMap::<&str, usize>::new();
     for failure in &figures.slow_failures {
-        match reasons.iter_mut().find(|(reason, _)| reason == failure) {
-            Some((_, count)) => *count += 1,
-            None => reasons.push((failure, 1)),
-        }
+        *reasons.entry(failure).or_default() += 1;
     }
     for (reason, count) in reasons {
         println!("  failed {count}x: {:?}", reason.trim_end());

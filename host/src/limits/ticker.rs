@@ -273,7 +273,7 @@ mod tests {
         assert!(now_running >= 1);
         assert_ne!(now_started, started);
         // Dropped on another thread, as a call that finished in the slow
-        // lane: its own shard goes down, and no other.
+        // lane (it takes down the shard it went up on).
         std::thread::spawn(move || drop(running)).join().unwrap();
     }
 
