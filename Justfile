@@ -19,6 +19,16 @@ test: build-plugins
     cargo clippy --manifest-path plugins/Cargo.toml --all-targets -- -D warnings
     cargo test --manifest-path plugins/Cargo.toml
     cargo test
+    just docs-check
+
+# Build the book (docs/) into target/book with the pinned mdBook.
+docs:
+    scripts/build-docs.sh
+
+# Check the built book: links and anchors resolve, every option of `yell-host --help` is in it.
+docs-check: docs
+    scripts/check-docs-links.py target/book
+    scripts/check-docs-options.py
 
 # Put yell-host on PATH (in ~/.cargo/bin).
 install: build-plugins
