@@ -199,7 +199,8 @@ def main():
     for problem in problems:
         print(f"options: {problem}", file=sys.stderr)
     if problems:
-        print(f"check-docs-options: {len(problems)} problems between {binary} --help and the book", file=sys.stderr)
+        noun = "problem" if len(problems) == 1 else "problems"
+        print(f"check-docs-options: {len(problems)} {noun} between {binary} --help and the book", file=sys.stderr)
         return 1
     print(f"check-docs-options: every option of {binary} --help is in the book ({', '.join(counts)})")
     return 0
