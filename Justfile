@@ -38,8 +38,8 @@ install: build-plugins
 bench: build-plugins
     scripts/bench-peers.sh
     just bench-pinned
-    cargo bench --bench plugin_call
-    cargo bench --bench call_floor
+    cargo bench -p yell-runtime --bench plugin_call
+    cargo bench -p yell-runtime --bench call_floor
     just bench-idle-memory
     just bench-client
     just bench-swap
@@ -86,4 +86,4 @@ bench-client RUNS="5":
 
 # Property-test the framer against its reference model with many cases (bounded by CASES).
 fuzz CASES="200000":
-    PROPTEST_CASES={{CASES}} cargo test --release --test framing_model
+    PROPTEST_CASES={{CASES}} cargo test --release -p yell-runtime --test framing_model

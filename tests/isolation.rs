@@ -146,7 +146,7 @@ impl SlowClients {
 
 /// The log filter under which the server logs the running time of each
 /// call that finished in the slow lane: what its deadline measured.
-const RUNNING_TIME_LOG: &str = "warn,yell_host::plugin::call=debug";
+const RUNNING_TIME_LOG: &str = "warn,yell_runtime::call=debug";
 
 /// The running time, in milliseconds, of a `call finished in the slow
 /// lane: ran X in Y` log line.
@@ -365,7 +365,7 @@ fn a_slow_call_cut_from_the_fast_path_is_answered_once_and_logs_once() {
     let _serial = one_at_a_time();
     let plugin = slow();
     let server =
-        ServerProcess::start_logging(&["--plugin", &plugin], "info,yell_host::plugin::call=debug");
+        ServerProcess::start_logging(&["--plugin", &plugin], "info,yell_runtime::call=debug");
     server.wait_for_log(&["called synchronously"]);
     let mut stream = server.connect();
     // Fast calls run synchronously; the first slow one (tens of ms) is cut
@@ -390,7 +390,7 @@ fn a_cut_call_keeps_its_place_under_the_instance_limit() {
     let plugin = slow();
     let server = ServerProcess::start_logging(
         &["--plugin", &plugin, "--max-instances", "1"],
-        "info,yell_host::plugin::call=debug",
+        "info,yell_runtime::call=debug",
     );
     server.wait_for_log(&["called synchronously"]);
     // Another connection asks for the one instance nonstop: it is refused

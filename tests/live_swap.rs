@@ -45,7 +45,7 @@ fn deploy_in_place(live: &Path, bytes: &[u8]) {
 fn start_live(live: &Path, extra: &[&str]) -> ServerProcess {
     let mut args = vec!["--plugin", live.to_str().unwrap()];
     args.extend_from_slice(extra);
-    ServerProcess::start_logging(&args, "info,yell_host::plugin::chain=debug")
+    ServerProcess::start_logging(&args, "info,yell_runtime::chain=debug")
 }
 
 /// Sends `line` on `stream` until the reply is `expected`; returns how long

@@ -4,7 +4,11 @@
 //! Reading stops while a batch's replies are written, so a client that does
 //! not read its replies is slowed down instead of making the server buffer
 //! without end. Errors stay local to the connection: they end at most this
-//! connection, never the server.
+//! connection, never the server. What a plugin failure does to the
+//! connection is the [`ErrorPolicy`]'s to say; the connection carries it out.
+//!
+//! Owns: serving one connection. Uses: the runtime (framing, the pipeline),
+//! the live pipeline, the error policy, the PROXY header and the stats.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +19,12 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::framing::push_error_line;
-use crate::framing::{
-    encode_replies, write_error_text, BatchReplies, FrameError, Framing, LineFramer,
+use yell_runtime::{
+    encode_replies, push_error_line, FailureKind, FrameError, Framing, LineFramer, Pipeline,
+    PluginError,
 };
-use crate::plugin::chain::Pipeline;
-use crate::plugin::{FailureKind, PluginError};
+
+use crate::error_policy::{AfterFailure, ErrorPolicy};
 use crate::proxy_protocol::{read_header, ConnectionAddrs, HeaderError};
 use crate::reload::LivePipeline;
 use crate::stats::Stats;
@@ -43,26 +47,14 @@ const KEPT_WRITE_BUFFER: usize = 1024;
 /// so that the client gets the error line rather than a reset.
 const ERROR_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What to do when the plugin fails on a batch (trap, deadline...) or
-/// refuses a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum OnPluginError {
-    /// Answer with an `ERR plugin: ...` line and go on with the next lines.
-    #[default]
-    Error,
-    /// Answer with an `ERR plugin: ...` line and close the connection.
-    Close,
-    /// Fail open: answer with the input unchanged, as if there were no plugin.
-    Pass,
-}
-
 /// What every connection of a server shares.
 pub struct ConnectionContext {
     /// The plugin chain; it may be swapped while connections run.
     pub pipeline: Arc<LivePipeline>,
     pub framing: Framing,
     pub framer: LineFramer,
-    pub on_plugin_error: OnPluginError,
+    /// What a plugin failure does to a connection.
+    pub on_plugin_error: ErrorPolicy,
     /// Close a connection that completes no line, or reads none of its
     /// replies, for this long.
     pub idle_timeout: Option<Duration>,
@@ -325,54 +317,29 @@ impl Connection {
             let consumed = self.read_buffer.split_to(batch.consumed).freeze();
             let input = batch.take_plugin_input(&consumed);
             let started = std::time::Instant::now();
-            let result = pipeline.transform_batch(self.id, input.clone()).await;
+            let result = pipeline
+                .transform_batch(self.id, input.clone(), batch.lines)
+                .await;
             // One clock read times the call and notes the progress.
             let finished = std::time::Instant::now();
             answered = Some(finished);
             self.context
                 .stats
                 .plugin_called(batch.lines, finished - started);
+            let policy = self.context.on_plugin_error;
             let close = match result {
                 Ok(reply) => {
-                    let failed: Vec<(u32, String)> = reply
-                        .errors
-                        .into_iter()
-                        .map(|error| (error.line, error.message))
-                        .collect();
-                    let replies = BatchReplies {
-                        output: &reply.output,
-                        ends: &reply.ends,
-                        failed: &failed,
-                    };
-                    let policy = self.context.on_plugin_error;
-                    let encoded = encode_replies(
+                    encode_replies(
                         &batch,
-                        replies,
-                        policy == OnPluginError::Close,
-                        |index, message, out| match policy {
-                            OnPluginError::Pass => out.extend_from_slice(nth_line(&input, index)),
-                            _ => write_error_text(out, &format!("plugin: {message}")),
-                        },
+                        &reply,
+                        &input,
+                        policy.stops_at_failed_line(),
+                        |message, line, out| policy.answer_failed_line(message, line, out),
                         &mut self.write_buffer,
                     );
-                    match encoded {
-                        Ok(()) => {
-                            // Counted only for a well-formed reply: a
-                            // malformed one is one failure, whatever it says.
-                            self.context.stats.lines_failed(failed.len());
-                            policy == OnPluginError::Close && !failed.is_empty()
-                        }
-                        Err(malformed) => {
-                            pipeline.note_malformed_reply();
-                            answer_plugin_failure(
-                                &self.context,
-                                self.who(),
-                                &PluginError::Refused(malformed.to_string()),
-                                &consumed,
-                                &mut self.write_buffer,
-                            )
-                        }
-                    }
+                    let failed = reply.errors().len();
+                    self.context.stats.lines_failed(failed);
+                    policy.stops_at_failed_line() && failed > 0
                 }
                 Err(error) => answer_plugin_failure(
                     &self.context,
@@ -574,20 +541,10 @@ fn answer_plugin_failure(
         kind = error.kind().name(),
         "plugin call failed: {error}"
     );
-    match context.on_plugin_error {
-        OnPluginError::Pass => {
-            out.extend_from_slice(input);
-            false
-        }
-        OnPluginError::Error => {
-            push_error_line(out, &format!("plugin: {error}"));
-            false
-        }
-        OnPluginError::Close => {
-            push_error_line(out, &format!("plugin: {error}"));
-            true
-        }
-    }
+    context
+        .on_plugin_error
+        .answer_failed_call(error, input, out)
+        == AfterFailure::Close
 }
 
 /// Counts and logs a failed greeting or last words that gets no error line.
@@ -605,11 +562,6 @@ fn note_unanswered_failure(
     );
 }
 
-/// Line `index` of '\n'-ended `lines`, without its '\n'.
-fn nth_line(lines: &[u8], index: usize) -> &[u8] {
-    lines.split(|&b| b == b'\n').nth(index).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,11 +571,5 @@ mod tests {
         let mut out = Vec::new();
         push_error_line(&mut out, "plugin: trapped:\nwasm backtrace:\r\n  0: f");
         assert_eq!(out, b"ERR plugin: trapped: wasm backtrace:    0: f\n");
-    }
-
-    #[test]
-    fn nth_line_finds_lines() {
-        assert_eq!(nth_line(b"a\nbc\n", 1), b"bc");
-        assert_eq!(nth_line(b"a\n", 5), b"");
     }
 }

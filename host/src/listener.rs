@@ -15,8 +15,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::connection::{serve_connection, ActiveConnection, ConnectionContext};
-use crate::framing::push_error_line;
 use crate::stats::Summary;
+use yell_runtime::push_error_line;
 
 /// Where the listener's socket comes from.
 #[derive(Debug)]

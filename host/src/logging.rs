@@ -18,7 +18,7 @@ use tracing_subscriber::EnvFilter;
 const QUEUED_LINES: usize = 64 * 1024;
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// For people.
     Text,

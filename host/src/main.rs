@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     // `pipe` writes its own report on stderr: only warnings join it, and
     // the plugin's own log lines (what its author prints while testing it).
     let default_level = match cli.command {
-        Some(Command::Pipe(_)) => "warn,yell_host::plugin::log=info",
+        Some(Command::Pipe(_)) => "warn,yell_runtime::log=info",
         _ => "info",
     };
     let filter = match &cli.log_level {
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         }
     };
     // Held to the end: dropping it writes out the queued log lines.
-    let logs = yell_host::logging::init(filter, cli.log_format);
+    let logs = yell_host::logging::init(filter, cli.log_format.into());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,9 +68,15 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(cli.serve, inherited).await,
             Some(Command::Serve(args)) => serve(*args, inherited).await,
-            Some(Command::Client(client)) => client.execute().await,
+            Some(Command::Client(client)) => match client.config() {
+                Ok(config) => yell_host::client::run(config).await,
+                Err(error) => Err(error),
+            },
             Some(Command::Reload(reload)) => reload.execute().await,
-            Some(Command::Pipe(pipe)) => pipe.execute().await,
+            Some(Command::Pipe(pipe)) => match pipe.config() {
+                Ok(config) => yell_host::pipe::run(config).await,
+                Err(error) => Err(error),
+            },
             Some(Command::Sign(sign)) => sign.execute(),
             Some(Command::Keygen(keygen)) => keygen.execute(),
         }

@@ -16,12 +16,12 @@ use anyhow::{Context, Result};
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::plugin::chain::Pipeline;
-use crate::plugin::provenance::digest_hex;
-use crate::plugin::usage::PLUGIN_CALL_SECONDS;
-use crate::plugin::FailureKind;
 use crate::reload::LivePipeline;
 use crate::stats::Stats;
+use yell_runtime::digest_hex;
+use yell_runtime::FailureKind;
+use yell_runtime::Pipeline;
+use yell_runtime::PLUGIN_CALL_SECONDS;
 
 /// Bucket bounds of [`PLUGIN_CALL_SECONDS`]: 1 µs to past the default
 /// wall-clock ceiling of a call (1 s).
@@ -180,9 +180,9 @@ impl Metrics {
         let runtime = self.pipeline.runtime();
         metrics::gauge!("yell_plugin_instance_memory_bytes")
             .set(runtime.instance_memory_bytes() as f64);
-        let slow_lane = runtime.slow_lane();
-        metrics::counter!("yell_plugin_calls_moved_total").absolute(slow_lane.moved_calls());
-        metrics::gauge!("yell_slow_lane_threads").set(slow_lane.threads() as f64);
+        let (moved_calls, slow_lane_threads) = runtime.slow_lane_figures();
+        metrics::counter!("yell_plugin_calls_moved_total").absolute(moved_calls);
+        metrics::gauge!("yell_slow_lane_threads").set(slow_lane_threads as f64);
         for (plugin, dropped) in runtime.log_lines_dropped() {
             metrics::counter!("yell_plugin_log_lines_dropped_total", "plugin" => plugin.to_string())
                 .absolute(dropped);

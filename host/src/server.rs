@@ -3,6 +3,8 @@
 //! loads the plugin chain, binds, reloads on file changes and `SIGHUP`,
 //! serves the admin endpoint and the stats line, and drains on shutdown —
 //! returning the final figures.
+//!
+//! Owns: [`run`] and [`ServerConfig`]. Uses: every part of serving.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -12,16 +14,15 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
+use yell_runtime::{
+    CompileCache, Framing, LineFramer, PluginLimits, PluginRuntime, PluginSpec, TrustPolicy,
+};
+
 use crate::admin::{self, Admin, AdminConfig};
-use crate::connection::{ConnectionContext, OnPluginError};
-use crate::framing::{Framing, LineFramer};
-use crate::limits::PluginLimits;
+use crate::connection::ConnectionContext;
+use crate::error_policy::ErrorPolicy;
 use crate::listener::{ListenOn, Listener};
 use crate::metrics::{self, Metrics};
-use crate::plugin::cache::CompileCache;
-use crate::plugin::provenance::TrustPolicy;
-use crate::plugin::spec::PluginSpec;
-use crate::plugin::PluginRuntime;
 use crate::reload::watch::watch_plugin_files;
 use crate::reload::{LivePipeline, ReloadCause, Reloads};
 use crate::stats::report::report_periodically;
@@ -46,7 +47,8 @@ pub struct ServerConfig {
     pub max_line_length: usize,
     /// How long a connection may complete no line; `None`: forever.
     pub idle_timeout: Option<Duration>,
-    pub on_plugin_error: OnPluginError,
+    /// What a plugin failure does to a connection.
+    pub on_plugin_error: ErrorPolicy,
     /// Connections served at once; more are refused.
     pub max_connections: u64,
     /// Reload when plugin files change, with this debounce; `None`: no watch.

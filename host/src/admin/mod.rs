@@ -37,9 +37,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::plugin::provenance::digest_hex;
 use crate::reload::{ReloadCause, Reloaded, Reloads};
 pub use access::AdminToken;
+use yell_runtime::digest_hex;
 
 /// How the admin endpoint is served.
 #[derive(Debug, Clone)]
@@ -235,7 +235,7 @@ impl Admin {
                 serde_json::json!({
                     "position": index + 1,
                     "name": plugin.name(),
-                    "path": plugin.path().display().to_string(),
+                    "path": plugin.origin(),
                     "sha256": digest_hex(plugin.digest()),
                     "pinned": plugin.provenance().pinned,
                     "signed_by": plugin.provenance().signed_by,

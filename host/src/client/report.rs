@@ -6,9 +6,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
+use super::config::ClientConfig;
 use super::driver::{Failure, Mismatch, Outcome};
 use super::workload::Workload;
-use super::ClientArgs;
 use crate::stats::human_duration;
 
 /// Everything measured in a run.
@@ -46,7 +46,7 @@ const FAILURE_KINDS: [Failure; 4] = [
 
 impl Report {
     pub fn new(
-        args: &ClientArgs,
+        config: &ClientConfig,
         workload: &Workload,
         outcomes: &[Outcome],
         latencies: &Histogram<u64>,
@@ -54,11 +54,11 @@ impl Report {
     ) -> Self {
         let quantile = |q: f64| Duration::from_nanos(latencies.value_at_quantile(q));
         Report {
-            connections: args.connections,
-            addr: args.addr.clone(),
-            depth: args.depth,
-            rate: args.rate,
-            verified: !args.no_verify,
+            connections: config.connections,
+            addr: config.addr.clone(),
+            depth: config.depth,
+            rate: config.rate,
+            verified: config.expect.is_some(),
             seconds: measured.as_secs_f64().max(1e-9),
             lines: outcomes.iter().map(|o| o.lines).sum(),
             bytes_per_line: workload.mean_line_bytes(),
@@ -91,7 +91,7 @@ impl Report {
                 .collect(),
             slowest: outcomes.iter().map(|o| o.lines).min().unwrap_or(0),
             fastest: outcomes.iter().map(|o| o.lines).max().unwrap_or(0),
-            reconnect: args.reconnect,
+            reconnect: config.reconnect,
             reconnects: outcomes.iter().map(|o| o.reconnects).sum(),
             resent: outcomes.iter().map(|o| o.resent).sum(),
         }

@@ -1,17 +1,11 @@
 //! What the load client sends, and what it expects back.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-
-use crate::limits::PluginLimits;
-use crate::plugin::cache::CompileCache;
-use crate::plugin::chain::Pipeline;
-use crate::plugin::locate::locate_chain;
-use crate::plugin::provenance::TrustPolicy;
-use crate::plugin::spec::{chain_specs, ConfigEntry};
-use crate::plugin::PluginRuntime;
-use crate::slow_lane::block_on;
+use yell_runtime::{
+    block_on, CompileCache, Pipeline, PluginLimits, PluginRuntime, PluginSpec, TrustPolicy,
+};
 
 /// The lines to send, taken in turn, each with the reply it must get.
 pub struct Workload {
@@ -49,7 +43,7 @@ impl Workload {
     /// plugin, the expected replies are computed by running that same
     /// plugin component here: exactly what a server running it must answer,
     /// as long as the plugin's answer depends only on the line.
-    pub fn new(messages: Vec<Vec<u8>>, expect: Option<ExpectedPlugins<'_>>) -> Result<Self> {
+    pub fn new(messages: Vec<Vec<u8>>, expect: Option<&[PluginSpec]>) -> Result<Self> {
         if messages.iter().any(|m| m.contains(&b'\n')) {
             bail!("a message must be one line");
         }
@@ -61,17 +55,19 @@ impl Workload {
             None => None,
             Some(expect) => {
                 // The runtime keeps the plugins' call deadlines ticking.
-                let (_runtime, plugins) = expect.load()?;
+                let (_runtime, plugins) = load_expected(expect)?;
                 let shown = plugins.name();
                 let mut expected = Vec::with_capacity(lines.len());
                 for line in &lines {
                     let input = bytes::Bytes::copy_from_slice(line);
-                    let reply = block_on(plugins.transform_batch(0, input)).map_err(|error| {
-                        anyhow::anyhow!(
-                            "the expected-reply plugin {shown} failed on {:?}: {error}",
-                            String::from_utf8_lossy(line)
-                        )
-                    })?;
+                    let reply =
+                        block_on(plugins.transform_batch(0, input, 1)).map_err(|error| {
+                            anyhow::anyhow!(
+                                "the expected-reply plugin {shown} failed on {:?}: {error}",
+                                String::from_utf8_lossy(line)
+                            )
+                        })?;
+                    let reply = reply.into_inner();
                     if let Some(error) = reply.errors.first() {
                         bail!(
                             "the expected-reply plugin {shown} refuses {:?}: {}",
@@ -185,25 +181,16 @@ impl Runs {
     }
 }
 
-/// The plugins a server is expected to run, to compute the right replies.
-pub struct ExpectedPlugins<'a> {
-    pub chain: &'a [PathBuf],
-    pub config: &'a [ConfigEntry],
-    pub plugin_dir: Option<&'a Path>,
-}
-
-impl ExpectedPlugins<'_> {
-    fn load(&self) -> Result<(PluginRuntime, Pipeline)> {
-        let paths = locate_chain(self.chain, self.plugin_dir)?;
-        let specs = chain_specs(paths, self.config, "--expect-config")?;
-        let runtime = PluginRuntime::new(
-            PluginLimits::default(),
-            CompileCache::open_default(),
-            TrustPolicy::default(),
-        )?;
-        let pipeline = Pipeline::load(&runtime, &specs)?;
-        Ok((runtime, pipeline))
-    }
+/// Loads the chain a server is expected to run, to compute the right
+/// replies.
+fn load_expected(specs: &[PluginSpec]) -> Result<(PluginRuntime, Pipeline)> {
+    let runtime = PluginRuntime::new(
+        PluginLimits::default(),
+        CompileCache::open_default(),
+        TrustPolicy::default(),
+    )?;
+    let pipeline = Pipeline::load(&runtime, specs)?;
+    Ok((runtime, pipeline))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::{LivePipeline, ReloadCause, Reloaded};
+use super::live::{LivePipeline, ReloadCause, Reloaded};
 
 /// Why a reload failed; shared by every request it answered.
 #[derive(Debug, Clone)]

@@ -32,8 +32,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{ReloadCause, Reloads};
-use crate::plugin::provenance::signature_path;
+use yell_runtime::signature_path;
+
+use super::live::ReloadCause;
+use super::queue::Reloads;
 
 /// How long after a file is complete (closed after writing, or renamed into
 /// place) the reload starts: lets a burst of such events become one reload.

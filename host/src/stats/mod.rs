@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 
 use latency::ShardedHistogram;
 
-use crate::plugin::FailureKind;
+use yell_runtime::FailureKind;
 
 /// How many kinds of plugin failure are counted apart.
 const FAILURE_KINDS: usize = FailureKind::ALL.len();
