@@ -13,12 +13,13 @@ build-plugins:
 # Every test: formatting, lints, unit and integration tests, host and plugin SDK.
 test: build-plugins
     scripts/test-tools.sh
+    scripts/check-module-edges.py
     cargo fmt --all -- --check
     cargo fmt --all --manifest-path plugins/Cargo.toml -- --check
-    cargo clippy --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --manifest-path plugins/Cargo.toml --all-targets -- -D warnings
     cargo test --manifest-path plugins/Cargo.toml
-    cargo test
+    cargo test --workspace
     just docs-check
 
 # Build the book (docs/) into target/book with the pinned mdBook.

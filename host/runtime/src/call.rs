@@ -24,7 +24,9 @@ use crate::deadline::{within_wall_clock, DeadlineExceeded, SliceEnded};
 use crate::failure::PluginError;
 use crate::instance::{Export, Output, PluginInstance};
 use crate::pool::Checkout;
-use crate::ticker::Running;
+use std::sync::Arc;
+
+use crate::ticker::{Running, TickClock};
 
 /// A finished call: its result, and its instance if the call succeeded (a
 /// failed call's instance is dropped: a trap may have left it in any state).
@@ -37,12 +39,18 @@ pub(crate) struct Done {
 /// had none idle), under the call's deadline, and under its wall-clock
 /// ceiling even while it waits on the host (a WASI sleep or socket, in
 /// `init` or in the call): the epoch deadline stops only code that runs.
-pub(crate) async fn run(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> Done {
+pub(crate) async fn run(
+    checkout: Checkout,
+    export: Export,
+    conn: u64,
+    input: Bytes,
+    ticks: Arc<TickClock>,
+) -> Done {
     let ceiling = match &checkout {
         Checkout::Idle(instance) => instance.store.data().clock.ceiling(),
         Checkout::New(new) => new.pool.limits().wall_timeout,
     };
-    match within_wall_clock(ceiling, run_on(checkout, export, conn, input)).await {
+    match within_wall_clock(ceiling, run_on(checkout, export, conn, input, ticks)).await {
         Some(done) => done,
         None => Done {
             instance: None,
@@ -52,7 +60,13 @@ pub(crate) async fn run(checkout: Checkout, export: Export, conn: u64, input: By
 }
 
 /// [`run`] without the ceiling.
-async fn run_on(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> Done {
+async fn run_on(
+    checkout: Checkout,
+    export: Export,
+    conn: u64,
+    input: Bytes,
+    ticks: Arc<TickClock>,
+) -> Done {
     let mut instance = match checkout {
         Checkout::Idle(instance) => instance,
         // Boxed: a pool miss is rare, and the future of every call is as
@@ -67,9 +81,9 @@ async fn run_on(checkout: Checkout, export: Export, conn: u64, input: Bytes) -> 
             }
         },
     };
-    let _running = Running::begin();
+    let _running = Running::begin(&ticks);
     let state = instance.store.data_mut();
-    state.clock.restart();
+    state.clock.restart(ticks.last_tick());
     // A plugin that said it panicked and then did not trap has not panicked
     // in this call.
     state.panicked = false;
@@ -123,10 +137,11 @@ pub(crate) fn run_synchronously(
     export: Export,
     conn: u64,
     input: &[u8],
+    ticks: &TickClock,
 ) -> Synchronous {
-    let running = Running::begin();
+    let running = Running::begin(ticks);
     let state = instance.store.data_mut();
-    state.clock.restart_synchronous();
+    state.clock.restart_synchronous(ticks.last_tick());
     state.panicked = false;
     state.hold_log_lines();
     instance.store.set_epoch_deadline(1);

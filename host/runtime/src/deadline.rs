@@ -22,7 +22,7 @@
 //! The clock is not read when a call starts: most calls end within
 //! microseconds, and a clock read each would cost more than the rest of
 //! this bookkeeping. A call's time counts from the tick before it started
-//! ([`ticker::last_tick`]), so the deadline errs early, never late: by up to
+//! (`TickClock::last_tick`), so the deadline errs early, never late: by up to
 //! one idle period of the ticker for the first look (a tenth of the
 //! deadline at most), then met to within one tick (1 ms).
 
@@ -35,7 +35,7 @@ use tokio::time::Sleep;
 use wasmtime::UpdateDeadline;
 
 use crate::slow_lane;
-use crate::ticker::{self, EPOCH_TICK};
+use crate::ticker::EPOCH_TICK;
 
 /// How long a call may run on an event-loop thread, from its first look,
 /// before it moves to the slow lane. Every other connection served by that
@@ -102,12 +102,13 @@ pub struct CallClock {
 }
 
 impl CallClock {
-    /// A clock for a call starting now.
-    pub fn start(budget: Duration, ceiling: Duration) -> Self {
+    /// A clock for a call starting now, after the tick at `started_after`
+    /// (the engine's latest, `TickClock::last_tick`).
+    pub fn start(budget: Duration, ceiling: Duration, started_after: Instant) -> Self {
         CallClock {
             budget,
             ceiling,
-            started_after: ticker::last_tick(),
+            started_after,
             first_look: None,
             inline_running: Duration::ZERO,
             // A call started in the slow lane (a fresh instance's first call
@@ -117,9 +118,10 @@ impl CallClock {
         }
     }
 
-    /// The same limits, for a new synchronous call starting now.
-    pub fn restart_synchronous(&mut self) {
-        self.restart();
+    /// The same limits, for a new synchronous call starting now, after the
+    /// tick at `started_after`.
+    pub fn restart_synchronous(&mut self, started_after: Instant) {
+        self.restart(started_after);
         self.synchronous = true;
     }
 
@@ -128,9 +130,10 @@ impl CallClock {
         self.ceiling
     }
 
-    /// The same limits, for a new call starting now.
-    pub fn restart(&mut self) {
-        *self = CallClock::start(self.budget, self.ceiling);
+    /// The same limits, for a new call starting now, after the tick at
+    /// `started_after`.
+    pub fn restart(&mut self, started_after: Instant) {
+        *self = CallClock::start(self.budget, self.ceiling, started_after);
     }
 
     /// The call's running time and wall-clock time so far (zero for a call
@@ -252,8 +255,7 @@ mod tests {
 
     /// A clock for a call starting now, as if the ticker had just ticked.
     fn start(budget: Duration, ceiling: Duration) -> CallClock {
-        ticker::tick_for_test();
-        CallClock::start(budget, ceiling)
+        CallClock::start(budget, ceiling, Instant::now())
     }
 
     fn spin_for(duration: Duration) {
@@ -275,12 +277,12 @@ mod tests {
     #[test]
     fn synchronous_calls_are_cut_at_the_end_of_the_slice() {
         let mut clock = start(Duration::from_secs(1), Duration::from_secs(10));
-        clock.restart_synchronous();
+        clock.restart_synchronous(Instant::now());
         assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(1))));
         spin_for(INLINE_SLICE);
         assert_eq!(clock.on_epoch().err(), Some(Interrupt::SliceEnded));
         // The next call is asynchronous again unless it says otherwise.
-        clock.restart();
+        clock.restart(Instant::now());
         assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(1))));
         spin_for(INLINE_SLICE);
         assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Yield(1))));
@@ -290,7 +292,7 @@ mod tests {
     fn synchronous_calls_in_the_slow_lane_are_never_cut() {
         slow_lane::block_on(async {
             let mut clock = start(Duration::from_secs(1), Duration::from_secs(10));
-            clock.restart_synchronous();
+            clock.restart_synchronous(Instant::now());
             assert!(clock.on_epoch().is_ok());
             spin_for(2 * INLINE_SLICE);
             assert!(matches!(clock.on_epoch(), Ok(UpdateDeadline::Continue(_))));

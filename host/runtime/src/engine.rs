@@ -102,7 +102,7 @@ pub struct PluginRuntime {
     /// What a plugin file must prove before it is compiled.
     trust: TrustPolicy,
     /// Keeps call deadlines moving; stops when the runtime is dropped.
-    _epoch_ticker: EpochTicker,
+    epoch_ticker: EpochTicker,
 }
 
 impl PluginRuntime {
@@ -169,7 +169,7 @@ impl PluginRuntime {
             slow_lane: SlowLane::default(),
             cache,
             trust,
-            _epoch_ticker: epoch_ticker,
+            epoch_ticker,
         })
     }
 
@@ -306,6 +306,7 @@ impl PluginRuntime {
                 .collect(),
             limits,
             self.budget.clone(),
+            self.epoch_ticker.clock().clone(),
         ));
         // Instantiating and initializing one instance now turns a plugin that
         // traps in init or refuses its configuration into a load error.

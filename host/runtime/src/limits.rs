@@ -91,8 +91,9 @@ impl Default for PluginLimits {
 }
 
 impl PluginLimits {
-    /// A fresh deadline clock for one call, started now.
-    pub fn start_clock(&self) -> CallClock {
-        CallClock::start(self.call_timeout, self.wall_timeout)
+    /// A fresh deadline clock for one call, started now, after the tick at
+    /// `started_after`.
+    pub(crate) fn start_clock(&self, started_after: std::time::Instant) -> CallClock {
+        CallClock::start(self.call_timeout, self.wall_timeout, started_after)
     }
 }

@@ -151,7 +151,7 @@ impl Plugin {
     ) -> Result<Output, PluginError> {
         let done = match self.pool.checkout(conn)? {
             Checkout::Idle(instance) if instance.runs_synchronously() && self.pause.allows() => {
-                match call::run_synchronously(instance, export, conn, &input) {
+                match call::run_synchronously(instance, export, conn, &input, self.pool.ticks()) {
                     Synchronous::Done(done) => done,
                     Synchronous::Cut(place) => {
                         // Again from the start, all of it in the slow lane
@@ -160,16 +160,25 @@ impl Plugin {
                         self.pause.cut();
                         let checkout = self.pool.checkout_replacing(place);
                         self.slow_lane
-                            .hand_over(call::run(checkout, export, conn, input))
+                            .hand_over(call::run(
+                                checkout,
+                                export,
+                                conn,
+                                input,
+                                self.pool.ticks().clone(),
+                            ))
                             .await
                             .map_err(|_| ended_without_an_answer())?
                     }
                 }
             }
-            checkout => match self
-                .slow_lane
-                .start(call::run(checkout, export, conn, input))
-            {
+            checkout => match self.slow_lane.start(call::run(
+                checkout,
+                export,
+                conn,
+                input,
+                self.pool.ticks().clone(),
+            )) {
                 Started::Done(done) => done,
                 Started::Moved(done) => done.await.map_err(|_| ended_without_an_answer())?,
             },

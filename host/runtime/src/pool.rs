@@ -28,7 +28,7 @@ use crate::memory::{InstanceLimiter, MemoryBudget};
 use crate::slow_lane::block_on;
 use crate::spec::Grants;
 use crate::state::{Extensions, PluginState};
-use crate::ticker::Running;
+use crate::ticker::{Running, TickClock};
 
 /// An instance that grew by more than this since its `init` is dropped after
 /// its call instead of pooled, so a burst's memory is given back to the
@@ -68,6 +68,8 @@ pub(crate) struct InstancePool {
     max_idle: usize,
     /// Instances alive, busy or idle (see [`LiveInstance`]).
     live: Arc<AtomicUsize>,
+    /// The engine's tick clock: its calls count on it.
+    ticks: Arc<TickClock>,
 }
 
 /// What a call gets from the pool.
@@ -99,9 +101,10 @@ impl InstancePool {
         extensions: Extensions,
         limits: PluginLimits,
         budget: MemoryBudget,
+        ticks: Arc<TickClock>,
     ) -> Self {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        crate::ticker::keep_idle_tick_within(limits.call_timeout);
+        ticks.keep_idle_tick_within(limits.call_timeout);
         let exports = bindings::PluginIndices::new(pre.instance_pre())
             .expect("the exports were found when `pre` was made");
         let sync_exports = synchronous
@@ -123,6 +126,7 @@ impl InstancePool {
             owned: Mutex::new(HashMap::new()),
             max_idle: workers * 2,
             live: Arc::new(AtomicUsize::new(0)),
+            ticks,
         }
     }
 
@@ -243,6 +247,11 @@ impl InstancePool {
         self.live.load(Ordering::Relaxed)
     }
 
+    /// The engine's tick clock, which the plugin's calls count on.
+    pub(crate) fn ticks(&self) -> &Arc<TickClock> {
+        &self.ticks
+    }
+
     pub(crate) fn limits(&self) -> PluginLimits {
         self.limits
     }
@@ -251,7 +260,7 @@ impl InstancePool {
     /// `init` counts as plugin time.
     pub async fn instantiate(&self, place: InstancePlace) -> Result<PluginInstance, PluginError> {
         // Plugin code runs from here (start functions, then `init`).
-        let _running = Running::begin();
+        let _running = Running::begin(&self.ticks);
         let limiter = match place.memory {
             Some(reserved) => InstanceLimiter::with_reservation(
                 self.limits.memory_bytes,
@@ -264,7 +273,7 @@ impl InstancePool {
             limiter,
             connections: self.connections.clone(),
             log: self.log.clone(),
-            clock: self.limits.start_clock(),
+            clock: self.limits.start_clock(self.ticks.last_tick()),
             panicked: false,
             held_log_lines: None,
             wasi: crate::wasi::context(&self.log, &self.grants)
@@ -299,7 +308,7 @@ impl InstancePool {
             .map(|exports| exports.load(&mut store, &instance))
             .transpose()
             .map_err(|error| start_failure(error, "instantiating it"))?;
-        store.data_mut().clock = self.limits.start_clock();
+        store.data_mut().clock = self.limits.start_clock(self.ticks.last_tick());
         store.set_epoch_deadline(1);
         let init = asynchronous
             .yell_plugin_transform()
