@@ -1,6 +1,9 @@
 //! The data listener: accepts client connections, gives each a task, and
 //! shuts down gracefully (stop accepting, let connections finish what they
 //! read, wait for them a bounded time).
+//!
+//! Owns: binding and accepting, admission of connections. Uses: the connection and the
+//! stats.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,4 +1,6 @@
 //! Finding a plugin file from what the user typed after `--plugin`.
+//!
+//! Owns: the plugin folder and the lookup of bare names. Uses: nothing else of this crate.
 
 use std::path::{Path, PathBuf};
 

@@ -7,6 +7,8 @@
 //! thread writes out; when the reader falls that far behind, lines are
 //! dropped and counted ([`dropped_lines`]: in the shutdown summary and as
 //! `yell_log_lines_dropped_total`).
+//!
+//! Owns: the log subscriber and its dropped-line count. Uses: nothing else of this crate.
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;

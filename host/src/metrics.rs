@@ -9,6 +9,9 @@
 //! from the plugins' own figures; only plugin call durations are recorded
 //! live, into a `metrics` histogram per plugin (a lock-free append). The
 //! format itself is rendered by `metrics-exporter-prometheus`.
+//!
+//! Owns: the Prometheus recorder and what a scrape renders. Uses: the live pipeline and
+//! the stats.
 
 use std::sync::{Arc, OnceLock};
 

@@ -9,6 +9,8 @@
 //! timeout is closed, and the reason logged. A `LOCAL` header (a balancer's
 //! own health check) or one with unknown addresses keeps the socket's own
 //! addresses.
+//!
+//! Owns: reading a PROXY header. Uses: nothing else of this crate.
 
 use std::net::SocketAddr;
 use std::time::Duration;

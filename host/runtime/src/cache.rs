@@ -18,6 +18,8 @@
 //! Why not wasmtime's own cache (`Config::cache`): it compiles modules, not
 //! components, on its own schedule, and brings zstd, toml and more into the
 //! build; this one is a hundred lines the host controls.
+//!
+//! Owns: [`CompileCache`] and the digest. Uses: nothing else of this crate.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;

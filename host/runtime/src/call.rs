@@ -13,6 +13,9 @@
 //!   call was cut is called the first way for a while
 //!   ([`SynchronousPause`]), so one whose calls are often slow does not
 //!   lose a slice of work on each.
+//!
+//! Owns: making one call. Uses: the pool, the instance and its admission place, the
+//! deadline, the ticker, the slow lane.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

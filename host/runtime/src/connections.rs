@@ -1,6 +1,8 @@
 //! The open client connections as plugins may ask about them (the
 //! `connection.info` import): each connection's addresses, by id, from the
 //! moment it is served until it ends.
+//!
+//! Owns: [`OpenConnections`]. Uses: nothing else of this crate.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -25,6 +25,9 @@
 //! (`TickClock::last_tick`), so the deadline errs early, never late: by up to
 //! one idle period of the ticker for the first look (a tenth of the
 //! deadline at most), then met to within one tick (1 ms).
+//!
+//! Owns: [`CallClock`] and the wall-clock ceiling. Uses: the ticker's tick interval and the
+//! slow lane's CPU clock.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,5 +1,7 @@
 //! Why a plugin call gave no answer, and the kinds of failure counted apart
 //! in the stats and metrics.
+//!
+//! Owns: [`PluginError`] and [`FailureKind`]. Uses: the deadline and memory errors.
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Line framing: cutting a connection's bytes into batches of whole lines for
 //! the plugin, and putting the plugin's replies back into bytes for the wire.
 //!
-//! The rules, which the README repeats for users:
+//! The rules, which the book's wire protocol chapter repeats for users:
 //! - Lines are bytes, not text. A line is everything up to a '\n'; it may hold
 //!   any other byte, NUL and invalid UTF-8 included.
 //! - A line ended by "\r\n" reaches the plugin without the '\r', and each of
@@ -17,6 +17,8 @@
 //!   read of buffered bytes to decide, so memory stays bounded.
 //!
 //! Everything here works on byte slices, so it is tested without sockets.
+//!
+//! Owns: [`LineFramer`], [`Batch`], [`encode_replies`]. Uses: the checked reply.
 
 use std::fmt;
 

@@ -6,6 +6,8 @@
 //! past it are dropped and counted, and a line that passes is preceded by
 //! one saying how many were dropped (the first time at once, then at most
 //! every 10 s).
+//!
+//! Owns: [`PluginLog`] and [`PluginLogs`]. Uses: nothing else of this crate.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

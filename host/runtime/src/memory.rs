@@ -1,6 +1,8 @@
 //! Memory caps: one per instance (`--plugin-memory`) and one for all
 //! instances of all plugins together (`--plugin-memory-total`), so that many
 //! slow calls, each holding an instance, cannot exhaust the host's memory.
+//!
+//! Owns: [`MemoryBudget`] and [`InstanceLimiter`]. Uses: nothing else of this crate.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -9,6 +9,9 @@
 //! memory for all plugins together (`--plugin-memory-total`): a call past
 //! either limit is refused at once with an error, rather than queued. An
 //! instance whose call failed is never given back.
+//!
+//! Owns: [`InstancePool`], checkouts and admission. Uses: the instance and its state, the
+//! limits (memory, deadline, ticker), WASI, the plugin log.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -14,6 +14,9 @@
 //! writes) or the raw 64 bytes (what `openssl pkeyutl -sign -rawin` writes
 //! for the digest). Keys are the PEM files openssl uses: a PKCS#8 private
 //! key to sign, its SubjectPublicKeyInfo public key to trust.
+//!
+//! Owns: [`TrustPolicy`], [`TrustedKey`], [`SignerKey`], [`Provenance`]. Uses: the digest
+//! and the signature's place.
 
 use std::fmt;
 use std::path::Path;

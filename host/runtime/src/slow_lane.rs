@@ -18,6 +18,9 @@
 //! [`IDLE_THREAD_LIFETIME`] without work. While a thread runs a job, the
 //! job's CPU time is known ([`cpu_clock`]): that is how a call's running
 //! time, rather than its wall-clock time, is measured.
+//!
+//! Owns: [`SlowLane`], its threads and their CPU clock, and `block_on`. Uses: nothing
+//! else of this crate.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -229,7 +232,7 @@ fn thread_cpu_time() -> Duration {
 }
 
 /// Runs `job` to completion on this thread, blocking it; its CPU time is
-/// measured meanwhile ([`cpu_clock`]). For slow-lane threads, and for
+/// measured meanwhile (`cpu_clock`). For slow-lane threads, and for
 /// plugin calls made outside the event loop (loading, reloading, the load
 /// client's expected replies).
 pub fn block_on<F: Future>(job: F) -> F::Output {

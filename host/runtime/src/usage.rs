@@ -6,6 +6,8 @@
 //! Counts are relaxed atomics; durations go to a `metrics` histogram, and
 //! are measured only when they are exported ([`PluginUsages::time_calls`]
 //! before the plugin was first loaded).
+//!
+//! Owns: [`PluginUsage`] and [`PluginUsages`]. Uses: the failure kinds.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

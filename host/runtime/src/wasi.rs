@@ -16,6 +16,8 @@
 //! variables, directories to read (never to write), and TCP connections to
 //! named addresses only (no listening, no UDP; name lookup comes with a
 //! connect grant, as language runtimes resolve before they connect).
+//!
+//! Owns: the WASI context of an instance. Uses: the grants and the plugin log.
 
 use std::future::Future;
 use std::io;

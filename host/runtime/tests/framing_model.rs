@@ -1,6 +1,6 @@
 //! Property test of the framer against a plain reference model: any bytes,
 //! cut into reads at any points, with any line limit, are answered exactly
-//! as the protocol says (README, "The wire protocol"). `just fuzz` runs it
+//! as the protocol says (the book, `docs/src/protocol.md`). `just fuzz` runs it
 //! with many more cases than the default.
 
 use proptest::prelude::*;

@@ -12,6 +12,9 @@
 //!   a browser on the same machine cannot reload the server (CSRF); and
 //!   with a token (`--admin-token-file`), `Authorization: Bearer TOKEN` is
 //!   required, compared in constant time.
+//!
+//! Owns: who may reach the admin endpoint (exposure, tokens, browsers). Uses: nothing else of
+//! this crate.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! `yell-host reload ADDR`: asks a running server's admin endpoint to
 //! reload its plugins (`POST /reload`, with the token when given) and
 //! waits for the outcome.
+//!
+//! Owns: the reload request `yell-host reload` sends. Uses: the admin token its parent declares.
 
 use std::net::SocketAddr;
 use std::time::Duration;

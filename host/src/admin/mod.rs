@@ -14,6 +14,9 @@
 //! neither slow nor many idle connections take the process's file
 //! descriptors from the data plane. A failing accept (out of file
 //! descriptors) backs off instead of spinning.
+//!
+//! Owns: serving the admin endpoint, [`Admin`], [`AdminConfig`], [`AdminToken`]. Uses: its
+//! access checks, the metrics and the reload queue.
 
 pub mod access;
 pub mod client;

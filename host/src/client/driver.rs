@@ -2,6 +2,9 @@
 //! flight; open loop: on a schedule), read the replies, check each against
 //! the expected one, and time each line from its (intended) send time to
 //! the end of its last reply line.
+//!
+//! Owns: driving one connection of the load test. Uses: the workload and the latency
+//! histograms.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -8,6 +8,9 @@
 //! (`--expect-plugin`, default uppercase). The report has lines/s, bytes/s,
 //! latency quantiles from an HDR histogram, errors by kind and the spread
 //! between connections; `--json` prints it as one JSON object.
+//!
+//! Owns: [`run`], the load test. Uses: its config, driver, report and workload, and the
+//! stats' histograms.
 
 mod config;
 mod driver;

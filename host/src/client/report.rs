@@ -1,4 +1,6 @@
 //! The load client's final report, as text or as one JSON object.
+//!
+//! Owns: the report of a load test. Uses: the config, the driver's outcomes, the workload.
 
 use std::fmt;
 use std::time::Duration;

@@ -1,4 +1,7 @@
 //! What the load client sends, and what it expects back.
+//!
+//! Owns: [`Workload`]: the lines sent and the replies expected. Uses: the runtime, to
+//! compute the expected replies.
 
 use std::path::Path;
 

@@ -9,6 +9,8 @@
 //! (twenty scripts, a deployment tool retrying) is spread over a few
 //! milliseconds, about as long as a reload from the compile cache takes.
 //! File changes are gathered by the watch itself, so they start at once.
+//!
+//! Owns: [`Reloads`], the coalescing queue. Uses: the live pipeline.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

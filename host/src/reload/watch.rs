@@ -19,6 +19,8 @@
 //! Where plugins must be signed, a change to a signature file (`X.wasm.sig`)
 //! reloads too, so a new plugin loads once both it and its signature are in
 //! place, in whichever order they were written.
+//!
+//! Owns: watching plugin files. Uses: the reload queue and the reload causes.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! Latency histograms that many threads record into without contending:
 //! one HDR histogram per shard, a shard per recording thread, merged when
 //! read.
+//!
+//! Owns: the latency histograms. Uses: nothing else of this crate.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

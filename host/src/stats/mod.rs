@@ -6,6 +6,9 @@
 //! uncontended). Nothing here is on the hot path more than a few atomic adds
 //! and one histogram record per plugin call. The Prometheus exporter
 //! reads these same figures at scrape time.
+//!
+//! Owns: [`Stats`] and the shutdown [`Summary`]. Uses: the latency histograms and the
+//! log's dropped-line count.
 
 pub mod latency;
 pub mod report;

@@ -1,6 +1,8 @@
 //! The periodic stats line (`--stats-interval`): lines per second over the
 //! interval, open connections, and the interval's p99 plugin call time,
 //! logged through tracing. Quiet while the server is idle.
+//!
+//! Owns: the periodic stats line. Uses: the stats its parent declares.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
