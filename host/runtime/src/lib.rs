@@ -16,7 +16,10 @@
 //!   [`PluginError`].
 //! - [`LineFramer`] and [`encode_replies`]: the host's own framing, bytes
 //!   to batches of lines and replies back to bytes; [`LineSession`] runs a
-//!   whole conversation through them without a socket.
+//!   conversation through them without a socket, and
+//!   [`LineSession::converse`] a whole one at once: with
+//!   [`PluginRuntime::load_source`] it is what a plugin's tests run, the
+//!   checks of the server on the author's machine.
 //! - [`HostImport`]: host functions an embedder adds to the linker.
 //!
 //! ```
@@ -87,7 +90,7 @@ pub use limits::{Isolation, PluginLimits, DEFAULT_INSTANCE_MEMORY, DEFAULT_WALL_
 pub use plugin::Plugin;
 pub use provenance::{digest_hex, parse_digest, Provenance, SignerKey, TrustPolicy, TrustedKey};
 pub use reply::{BatchReply, CheckedReply, LineError, MalformedReply};
-pub use session::{LineSession, SessionFailure};
+pub use session::{Conversation, LineSession, SessionFailure};
 pub use slow_lane::block_on;
 pub use source::{plugin_name, signature_path, DetachedSignature, PluginSource};
 pub use spec::{DirGrant, Grants, HeldDir, OwnLimits, PluginSpec};

@@ -11,7 +11,7 @@
 //! for a line too long (after which nothing more is read), and the last
 //! words.
 //!
-//! Owns: [`LineSession`] and [`SessionFailure`]. Uses: the framing, the
+//! Owns: [`LineSession`], [`Conversation`] and [`SessionFailure`]. Uses: the framing, the
 //! pipeline and the reply encoding.
 
 use std::fmt;
@@ -31,6 +31,15 @@ impl fmt::Display for SessionFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A whole conversation at once: what [`LineSession::converse`] gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// What the client received, byte for byte.
+    pub output: Vec<u8>,
+    /// What went wrong on the way, in order.
+    pub failures: Vec<SessionFailure>,
 }
 
 /// A conversation with `pipeline` as connection `conn`.
@@ -59,6 +68,25 @@ impl<'a> LineSession<'a> {
             lines: 0,
             stopped: false,
             failures: Vec::new(),
+        }
+    }
+
+    /// Sends all of `input` on a new connection and closes it: the
+    /// greeting, the replies and the last words, and what failed.
+    pub async fn converse(
+        pipeline: &Pipeline,
+        framer: LineFramer,
+        conn: u64,
+        input: &[u8],
+    ) -> Conversation {
+        let mut session = LineSession::new(pipeline, framer, conn);
+        let mut output = Vec::new();
+        session.open(&mut output).await;
+        session.feed(input, true, &mut output).await;
+        session.close(&mut output).await;
+        Conversation {
+            output,
+            failures: session.take_failures(),
         }
     }
 

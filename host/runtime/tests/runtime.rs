@@ -84,6 +84,12 @@ fn a_chain_stage_is_checked_and_named() {
     assert_eq!(reply.output(), b"X\nY\n");
     let failed = block_on(chain.transform_batch(1, "!x\n".into(), 1)).unwrap_err();
     assert!(failed.to_string().starts_with("upper: trapped"), "{failed}");
+    // The first stage's reply is checked before the second sees it.
+    let malformed = block_on(chain.transform_batch(1, "?a\nb\n".into(), 2)).unwrap_err();
+    assert_eq!(
+        malformed.to_string(),
+        "upper: malformed reply: 1 line ends for 2 lines"
+    );
 }
 
 #[test]
@@ -96,6 +102,13 @@ fn a_reply_larger_than_the_limit_is_refused() {
     let chain = chain(&runtime, 1);
     let too_large = block_on(chain.transform_batch(1, "abcdef\n".into(), 1)).unwrap_err();
     assert_eq!(too_large.kind(), FailureKind::ReplyTooLarge);
+    // A raw chunk's reply is held to the same limit.
+    let raw = block_on(chain.transform_raw(1, "abcdef".into())).unwrap_err();
+    assert_eq!(raw.kind(), FailureKind::ReplyTooLarge);
+    assert_eq!(
+        block_on(chain.transform_raw(1, "ab".into())).unwrap(),
+        b"AB"
+    );
 }
 
 #[test]
@@ -156,6 +169,20 @@ fn a_session_answers_as_a_connection_would() {
     block_on(session.feed(b"ok\ntoo long\nnever\n", false, &mut out));
     assert!(session.stopped());
     assert_eq!(out, b"OK\nERR line too long: longer than 4 bytes\n");
+}
+
+#[test]
+fn a_whole_conversation_at_once() {
+    let runtime = runtime();
+    let chain = chain(&runtime, 1);
+    let conversation = block_on(LineSession::converse(
+        &chain,
+        LineFramer::new(64),
+        1,
+        b"a\r\n\xff\n\nz",
+    ));
+    assert_eq!(conversation.output, b"A\r\n\xff\n\nZ");
+    assert!(conversation.failures.is_empty());
 }
 
 /// A host import no fixture uses: adding it changes nothing for them.
