@@ -29,15 +29,6 @@ pub enum AfterFailure {
 }
 
 impl ErrorPolicy {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorPolicy::Error => "error",
-            ErrorPolicy::Close => "close",
-            ErrorPolicy::Pass => "pass",
-        }
-    }
-
     /// Answers a whole call that failed on `input` (a batch of lines, a raw
     /// chunk, or nothing for a greeting or last words) into `out`.
     pub fn answer_failed_call(

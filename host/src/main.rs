@@ -68,15 +68,9 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(cli.serve, inherited).await,
             Some(Command::Serve(args)) => serve(*args, inherited).await,
-            Some(Command::Client(client)) => match client.config() {
-                Ok(config) => yell_host::client::run(config).await,
-                Err(error) => Err(error),
-            },
+            Some(Command::Client(client)) => yell_host::client::run(client.config()?).await,
             Some(Command::Reload(reload)) => reload.execute().await,
-            Some(Command::Pipe(pipe)) => match pipe.config() {
-                Ok(config) => yell_host::pipe::run(config).await,
-                Err(error) => Err(error),
-            },
+            Some(Command::Pipe(pipe)) => yell_host::pipe::run(pipe.config()?).await,
             Some(Command::Sign(sign)) => sign.execute(),
             Some(Command::Keygen(keygen)) => keygen.execute(),
         }

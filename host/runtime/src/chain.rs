@@ -250,19 +250,7 @@ fn compose(before: &BatchReply, next: BatchReply) -> BatchReply {
 mod tests {
     use super::*;
 
-    fn reply(output: &str, ends: &[u32], errors: &[(u32, &str)]) -> BatchReply {
-        BatchReply {
-            output: output.as_bytes().to_vec(),
-            ends: ends.to_vec(),
-            errors: errors
-                .iter()
-                .map(|&(line, message)| LineError {
-                    line,
-                    message: message.into(),
-                })
-                .collect(),
-        }
-    }
+    use crate::reply::test_reply as reply;
 
     #[test]
     fn one_to_one_stages_keep_the_ends_of_the_second() {

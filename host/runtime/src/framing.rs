@@ -377,18 +377,7 @@ mod tests {
 
     /// A reply to `lines` lines, checked as every plugin's is.
     fn checked(output: &[u8], ends: &[u32], errors: &[(u32, &str)], lines: usize) -> CheckedReply {
-        let reply = crate::reply::BatchReply {
-            output: output.to_vec(),
-            ends: ends.to_vec(),
-            errors: errors
-                .iter()
-                .map(|&(line, message)| crate::reply::LineError {
-                    line,
-                    message: message.into(),
-                })
-                .collect(),
-        };
-        CheckedReply::check(reply, lines).unwrap()
+        CheckedReply::check(crate::reply::test_reply(output, ends, errors), lines).unwrap()
     }
 
     #[test]

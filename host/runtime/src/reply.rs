@@ -223,22 +223,33 @@ fn check_shape(
     }
 }
 
+/// A reply as tests write one: its output, its ends, and `(line, message)`
+/// for each failed line.
+#[cfg(test)]
+pub(crate) fn test_reply(
+    output: impl AsRef<[u8]>,
+    ends: &[u32],
+    errors: &[(u32, &str)],
+) -> BatchReply {
+    BatchReply {
+        output: output.as_ref().to_vec(),
+        ends: ends.to_vec(),
+        errors: errors
+            .iter()
+            .map(|&(line, message)| LineError {
+                line,
+                message: message.into(),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn reply(output: &str, ends: &[u32], errors: &[(u32, &str)]) -> BatchReply {
-        BatchReply {
-            output: output.as_bytes().to_vec(),
-            ends: ends.to_vec(),
-            errors: errors
-                .iter()
-                .map(|&(line, message)| LineError {
-                    line,
-                    message: message.into(),
-                })
-                .collect(),
-        }
+        test_reply(output, ends, errors)
     }
 
     #[test]

@@ -116,11 +116,6 @@ impl PluginState {
             .find_map(|data| data.downcast_ref::<T>())
     }
 
-    /// The name of this instance's plugin, for logs.
-    pub fn plugin_name(&self) -> &str {
-        self.log.name()
-    }
-
     /// Holds the log lines of the call about to run until
     /// [`release_log_lines`](Self::release_log_lines).
     pub(crate) fn hold_log_lines(&mut self) {
