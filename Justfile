@@ -4,7 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Serve on 127.0.0.1:1234 with the uppercase plugin; extra arguments go to yell-host.
 run *args: build-plugins
-    cargo run --release --bin yell-host -- {{args}}
+    YELL_PLUGIN_DIR=target/plugins cargo run --release --bin yell-host -- {{args}}
 
 # Compile every plugin crate under plugins/ into a wasm component in target/plugins/.
 build-plugins:
@@ -19,7 +19,12 @@ test: build-plugins
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --manifest-path plugins/Cargo.toml --all-targets -- -D warnings
     cargo test --manifest-path plugins/Cargo.toml
-    cargo test --workspace
+    cd plugins/python/sdk && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest --quiet
+    cd plugins/js/sdk && node --test --test-reporter=dot
+    scripts/test-c-sdk.sh
+    cargo nextest run --workspace --no-fail-fast
+    cargo test --doc --workspace
+    scripts/check-test-names.py
     just docs-check
 
 # Build the book (docs/) into target/book with the pinned mdBook.
@@ -31,9 +36,10 @@ docs-check: docs
     scripts/check-docs-links.py target/book
     scripts/check-docs-options.py
 
-# Put yell-host on PATH (in ~/.cargo/bin).
+# Put yell-host on PATH (in ~/.cargo/bin), and the plugins in its data folder (~/.local/share/yell-host/plugins).
 install: build-plugins
     cargo install --locked --path .
+    scripts/install-plugins.sh
 
 # Throughput against the reference peers in ../shared/peers (same run, ratios), then micro-costs.
 bench: build-plugins
@@ -63,13 +69,11 @@ bench-idle-memory CONNECTIONS="10000": build-plugins
 
 # Live swap with a release build: 100 swaps under load, time from file change to first new reply.
 bench-swap: build-plugins
-    cargo build --release --bin yell-host
-    YELL_HOST_BINARY=target/release/yell-host cargo test --test live_swap a_hundred_swaps -- --nocapture 2>&1 | grep -E "swaps under load|test result"
+    cargo bench --quiet --bench scenarios -- swap 2> >(grep -v "^\[yell-host\]" >&2)
 
 # Plugin time never stalls other connections: a ping-pong canary, idle and beside 4 connections of 80 ms calls.
 bench-isolation: build-plugins
-    cargo build --release --bin yell-host
-    YELL_HOST_BINARY=target/release/yell-host cargo test --release --test isolation bench_isolation -- --ignored --nocapture 2>&1 | grep -vE "^\[yell-host\]|^running [0-9]+ tests?$|^test |^$"
+    cargo bench --quiet --bench scenarios -- isolation 2> >(grep -v "^\[yell-host\]" >&2)
 
 # Each --isolation mode side by side: lines/s (loadgen) and memory with 1,000 connections.
 bench-isolation-modes: build-plugins

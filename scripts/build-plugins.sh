@@ -123,14 +123,28 @@ for app in "$root"/plugins/python/*/app.py "$root"/plugins/python/testing/*/app.
 done
 
 # C plugins: every folder under plugins/c/ with .c files (the helper,
-# plugins/c/sdk, is not one) becomes NAME-c.wasm: wit-bindgen's C bindings
-# for the plugin world, clang for wasm32-wasi as a reactor (no main), and
-# `wasm-tools component new`. A plugin that uses WASI preview 1 (stdio,
-# files, clocks through wasi-libc) is adapted to WASI 0.2 with the preview 1
-# adapter; one that does not imports no WASI at all. Those under
+# plugins/c/sdk, is not one) becomes NAME-c.wasm: clang for wasm32-wasi as
+# a reactor (no main) with the SDK and wit-bindgen's C bindings for the
+# plugin world, the world's types embedded with `wasm-tools component
+# embed`, and `wasm-tools component new`. A plugin that uses WASI preview 1
+# (stdio, files, clocks through wasi-libc) is adapted to WASI 0.2 with the
+# preview 1 adapter; one that does not imports no WASI at all. Those under
 # plugins/c/testing/ are for the tests.
+#
+# The bindings are generated source, kept in plugins/c/sdk/bindings with
+# the digest of the wit/ they were made from: a C author needs no
+# wit-bindgen, and it is installed here only when wit/ changed.
 c_sdk="$root/plugins/c/sdk"
-c_bindings="$root/target/c-bindings"
+c_bindings="$c_sdk/bindings"
+wit_digest() {
+    (cd "$root" && find wit -name '*.wit' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+}
+if [ "$(cat "$c_bindings/WIT_DIGEST" 2>/dev/null)" != "$(wit_digest)" ]; then
+    ensure_wit_bindgen
+    wit-bindgen c "$root/wit" --world plugin --no-object-file --out-dir "$c_bindings" >/dev/null
+    wit_digest >"$c_bindings/WIT_DIGEST"
+    say "wit/ changed: regenerated the C bindings in plugins/c/sdk/bindings (commit them)"
+fi
 for folder in "$root"/plugins/c/*/ "$root"/plugins/c/testing/*/; do
     folder=${folder%/}
     case "$folder" in "$c_sdk" | "$root/plugins/c/testing") continue ;; esac
@@ -145,11 +159,6 @@ for folder in "$root"/plugins/c/*/ "$root"/plugins/c/testing/*/; do
         say "$component ($(wc -c <"$component") bytes)"
         continue
     fi
-    if [ ! -f "$c_bindings/plugin.c" ] || [ -n "$(find "$root/wit" -newer "$c_bindings/plugin.c" -print -quit)" ]; then
-        ensure_wit_bindgen
-        mkdir -p "$c_bindings"
-        wit-bindgen c "$root/wit" --world plugin --out-dir "$c_bindings" >/dev/null
-    fi
     ensure_c_wasm_toolchain
     core="$component.core.tmp"
     # -msimd128 as for the Rust plugins; the stack first and 1 MiB, as Rust
@@ -158,9 +167,10 @@ for folder in "$root"/plugins/c/*/ "$root"/plugins/c/testing/*/; do
     clang-14 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
         -I "$c_bindings" -I "$c_sdk" \
         "${sources[@]}" "$c_sdk/yell_plugin.c" "$c_bindings/plugin.c" \
-        "$c_bindings/plugin_component_type.o" \
         -msimd128 -Wl,--stack-first -Wl,-z,stack-size=1048576 -s -lc-printscan-long-double \
         -o "$core"
+    wasm-tools component embed "$root/wit" --world plugin "$core" -o "$core.typed"
+    mv "$core.typed" "$core"
     # grep reads it all (no -q): wasm-tools must not die of a closed pipe.
     if wasm-tools print "$core" | grep '(import "wasi_snapshot_preview1"' >/dev/null; then
         wasm-tools component new "$core" --adapt "wasi_snapshot_preview1=$(preview1_adapter)" \

@@ -16,7 +16,9 @@ table of its own. The check fails, naming the option, when:
 - a table names an option that the command's --help does not have;
 - a subcommand has no table.
 Options every subcommand takes (--log-level, --log-format) are documented in
-the `serve` table only; -h/--help and -V/--version need no row.
+the `serve` table only; -h/--help and -V/--version need no row. A marker
+`<!-- options: COMMAND +serve -->` says that COMMAND takes the server's
+options too, documented in the `serve` table: its own table has the rest.
 """
 
 import os
@@ -27,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "docs" / "src"
-MARKER = re.compile(r"<!--\s*options:\s*([\w-]+)\s*-->")
+MARKER = re.compile(r"<!--\s*options:\s*([\w-]+)(\s+\+serve)?\s*-->")
 SECTION = re.compile(r"^(\w[\w ]*):$")
 OPTION_LINE = re.compile(r"^(?: {2}(-[A-Za-z0-9]), | {6})(--[A-Za-z0-9][\w-]*)")
 ARGUMENT_LINE = re.compile(r"^ {2}[<\[]([A-Z][A-Z0-9_]*)[>\]]")
@@ -120,7 +122,7 @@ def book_tables():
             if len(rows) < 3:
                 sys.exit(f"check-docs-options: no table after the marker at {where}")
             # Drop the header and the |---| line.
-            tables[command] = (where, rows[2:])
+            tables[command] = (where, rows[2:], bool(marker.group(2)))
     return tables
 
 
@@ -130,7 +132,7 @@ def plain(text):
 
 def check(command, shown, options, arguments, table, skip):
     """Problems of one command's table; `shown` is how the command is typed."""
-    where, rows = table
+    where, rows, _ = table
     problems = []
     row_of = {}
     for row in rows:
@@ -187,7 +189,10 @@ def main():
             options = {**top_options, **options}
             shown = "yell-host"
         else:
-            skip = everywhere
+            skip = set(everywhere)
+            if tables[command][2]:
+                # `+serve`: the server's options it takes are in the serve table.
+                skip |= set(top_options) | set(helps.get("serve", ({},))[0])
             shown = f"yell-host {command}"
         problems += check(command, shown, options, arguments, tables[command], skip)
         documented = len([o for o in options if o not in NEED_NO_ROW and o not in skip]) + len(arguments)

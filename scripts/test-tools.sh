@@ -5,13 +5,15 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=tools.sh
 . "$root/scripts/tools.sh"
-# tests/provenance.rs: keys and signatures made by openssl.
+# The suite's runner: one process per test (.config/nextest.toml).
+ensure_nextest
+# tests/integration/provenance.rs: keys and signatures made by openssl.
 ensure_debian_command openssl openssl
-# tests/admin.rs: Prometheus's own linter on a real scrape.
+# tests/integration/admin.rs: Prometheus's own linter on a real scrape.
 ensure_debian_command promtool prometheus
-# tests/scale_out.rs: a real TCP load balancer in front of two servers.
+# tests/integration/scale_out.rs: a real TCP load balancer in front of two servers.
 ensure_debian_command haproxy haproxy
-# tests/deploy.rs: systemd checks the example units.
+# tests/integration/deploy.rs: systemd checks the example units.
 ensure_debian_command systemd-analyze systemd
-# tests/deploy.rs: PyYAML reads the Kubernetes manifest.
+# tests/integration/deploy.rs: PyYAML reads the Kubernetes manifest.
 python3 -c 'import yaml' 2>/dev/null || pip_install_pinned pyyaml

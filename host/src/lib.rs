@@ -13,19 +13,26 @@
 //! [`reload`] swaps the chain live; [`stats`] counts along the way,
 //! [`metrics`] renders the counts for Prometheus and [`admin`] serves them
 //! over HTTP (and takes reload requests). [`client`] is the bundled load
-//! tester, [`pipe`] runs a plugin on stdin, [`locate`] finds a plugin file
-//! from a bare name, and [`logging`] is where log lines go.
+//! tester, [`pipe`] runs a plugin on stdin, [`plugin_test`] checks one as
+//! the server will run it, [`project`] makes and builds plugin projects
+//! and [`dev`] serves one while it is edited, [`locate`] finds a plugin file
+//! from a bare name (in a folder, or among the plugins [`embedded`] in the
+//! binary with the contract), and [`logging`] is where log lines go.
 
 pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod connection;
+pub mod dev;
+pub mod embedded;
 pub mod error_policy;
 pub mod listener;
 pub mod locate;
 pub mod logging;
 pub mod metrics;
 pub mod pipe;
+pub mod plugin_test;
+pub mod project;
 pub mod proxy_protocol;
 pub mod reload;
 pub mod server;

@@ -38,7 +38,11 @@ fn main() -> ExitCode {
     // `pipe` writes its own report on stderr: only warnings join it, and
     // the plugin's own log lines (what its author prints while testing it).
     let default_level = match cli.command {
-        Some(Command::Pipe(_)) => "warn,yell_runtime::log=info",
+        // And a failed call's wasm backtrace, which names the plugin's
+        // functions when it was built with them (`yell-host build --debug`).
+        Some(Command::Pipe(_) | Command::Test(_)) => {
+            "warn,yell_runtime::log=info,yell_runtime::failure=debug"
+        }
         _ => "info",
     };
     let filter = match &cli.log_level {
@@ -73,6 +77,11 @@ fn main() -> ExitCode {
             Some(Command::Pipe(pipe)) => yell_host::pipe::run(pipe.config()?).await,
             Some(Command::Sign(sign)) => sign.execute(),
             Some(Command::Keygen(keygen)) => keygen.execute(),
+            Some(Command::Wit(wit)) => wit.execute(),
+            Some(Command::New(new)) => new.execute(),
+            Some(Command::Build(build)) => build.execute(),
+            Some(Command::Dev(dev)) => dev.execute().await,
+            Some(Command::Test(test)) => yell_host::plugin_test::run(test.config()?).await,
         }
     });
     drop(runtime);

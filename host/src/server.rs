@@ -4,9 +4,10 @@
 //! serves the admin endpoint and the stats line, and drains on shutdown —
 //! returning the final figures.
 //!
-//! Owns: [`run`] and [`ServerConfig`]. Uses: every part of serving.
+//! Owns: [`run`], [`Server`] and [`ServerConfig`]. Uses: every part of serving.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,131 +82,216 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary> {
-    raise_open_file_limit();
-    // Installed before plugins load, so their call histograms record.
-    let recorder = match &config.admin {
-        Some(_) => Some(metrics::install_recorder()?),
-        None => None,
-    };
-    let cache = config.compile_cache.as_deref().and_then(|dir| {
-        // A cache that cannot be opened costs only compile time.
-        CompileCache::open(dir)
-            .map_err(|error| tracing::warn!("compiling plugins without a cache: {error:#}"))
-            .ok()
-    });
-    let runtime = PluginRuntime::new(config.limits, cache, config.trust)?;
-    if recorder.is_some() {
-        runtime.time_calls();
+    let server = Server::bind(config).await?;
+    println!("{}", server.listening_line());
+    if let Some(admin_addr) = server.admin_addr() {
+        println!("yell-host metrics on http://{admin_addr}/metrics");
     }
-    let pipeline = Arc::new(LivePipeline::load(runtime, config.plugins)?);
-    let reloads = Reloads::new(pipeline.clone());
-    let stats = Arc::new(Stats::default());
+    server.serve(shutdown).await
+}
 
-    // The drain, in the order load balancers need: at the signal,
-    // `draining` (readiness turns off, serving goes on); after the grace,
-    // `closing` (no more accepts; connections answer what they read, say
-    // their last words and close cleanly).
-    let draining = CancellationToken::new();
-    let closing = CancellationToken::new();
-    let context = ConnectionContext {
-        pipeline: pipeline.clone(),
-        framing: config.framing,
-        framer: LineFramer::new(config.max_line_length),
-        on_plugin_error: config.on_plugin_error,
-        idle_timeout: config.idle_timeout,
-        proxy_header_timeout: config.proxy_header_timeout,
-        stats: stats.clone(),
-        shutdown: closing.clone(),
-    };
-    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("listening for SIGHUP")?;
-    let listener = Listener::bind(config.listen, context, config.max_connections).await?;
-    let addr = listener.local_addr()?;
-    let admin_listener = match &config.admin {
-        Some(admin_config) => Some(admin::bind(admin_config).await?),
-        None => None,
-    };
-    if let Some(debounce) = config.watch {
-        // Watching before saying it listens: a change made right after
-        // that line is seen. Serving does not depend on the watch:
-        // without it, SIGHUP and `yell-host reload` still reload.
-        if let Err(error) = watch_plugin_files(reloads.clone(), debounce, draining.clone()) {
-            tracing::warn!("plugin files will not be reloaded on change: {error:#}");
-        }
-    }
-    let plugin_paths: Vec<String> = pipeline
-        .specs()
-        .iter()
-        .map(|spec| spec.path.display().to_string())
-        .collect();
-    println!(
-        "yell-host listening on {addr} (plugin {}, framing {})",
-        plugin_paths.join(" → "),
-        config.framing.name()
-    );
-    // The admin endpoint outlives the drain, so readiness can say so.
-    let admin_stop = CancellationToken::new();
-    if let (Some(admin_listener), Some(handle), Some(admin_config)) =
-        (admin_listener, recorder, config.admin)
-    {
-        println!(
-            "yell-host metrics on http://{}/metrics",
-            admin_listener.local_addr()?
-        );
-        let admin = Arc::new(Admin {
-            metrics: Metrics {
-                handle,
-                stats: stats.clone(),
-                pipeline: pipeline.clone(),
-            },
-            reloads: reloads.clone(),
-            draining: draining.clone(),
-            token: admin_config.token.clone(),
+/// A server with its plugins loaded and its addresses bound, not yet
+/// serving: [`run`] in two steps, for an embedder (or a test) that needs
+/// the addresses before connecting, such as one that listens on port 0.
+pub struct Server {
+    listener: Listener,
+    addr: SocketAddr,
+    admin: Option<(tokio::net::TcpListener, Arc<Admin>, AdminConfig)>,
+    admin_addr: Option<SocketAddr>,
+    pipeline: Arc<LivePipeline>,
+    reloads: Arc<Reloads>,
+    stats: Arc<Stats>,
+    hangup: tokio::signal::unix::Signal,
+    draining: CancellationToken,
+    closing: CancellationToken,
+    framing: Framing,
+    stats_interval: Option<Duration>,
+    drain_grace: Duration,
+    drain_timeout: Duration,
+}
+
+impl Server {
+    /// Loads the plugin chain and binds the addresses of `config`; the
+    /// plugin files are watched from here on (with `config.watch`), so a
+    /// change made once this returns is seen.
+    pub async fn bind(config: ServerConfig) -> Result<Server> {
+        raise_open_file_limit();
+        // Installed before plugins load, so their call histograms record.
+        let recorder = match &config.admin {
+            Some(_) => Some(metrics::install_recorder()?),
+            None => None,
+        };
+        let cache = config.compile_cache.as_deref().and_then(|dir| {
+            // A cache that cannot be opened costs only compile time.
+            CompileCache::open(dir)
+                .map_err(|error| tracing::warn!("compiling plugins without a cache: {error:#}"))
+                .ok()
         });
-        tokio::spawn(admin::serve(
-            admin_listener,
-            admin,
-            admin_config,
-            admin_stop.clone(),
-        ));
-    }
-    if let Some(interval) = config.stats_interval {
-        tokio::spawn(report_periodically(
-            stats.clone(),
-            interval,
-            draining.clone(),
-        ));
-    }
-    tokio::spawn(reload_on_hangup(hangup, reloads, draining.clone()));
-    let drain_grace = config.drain_grace;
-    let signalled = Arc::new(std::sync::OnceLock::new());
-    tokio::spawn({
-        let (draining, closing, signalled) = (draining.clone(), closing.clone(), signalled.clone());
-        async move {
-            shutdown.await;
-            let _ = signalled.set(tokio::time::Instant::now());
-            draining.cancel();
-            if !drain_grace.is_zero() {
-                tracing::info!(
-                    "draining: not ready; serving for {} more before closing connections",
-                    humantime::format_duration(drain_grace)
-                );
-                tokio::time::sleep(drain_grace).await;
-            }
-            closing.cancel();
+        let runtime = PluginRuntime::new(config.limits, cache, config.trust)?;
+        if recorder.is_some() {
+            runtime.time_calls();
         }
-    });
-    // What is left of the drain timeout once accepting stops.
-    let summary = listener
-        .run(move || {
-            let since_signal = signalled
-                .get()
-                .map_or(Duration::ZERO, |signalled| signalled.elapsed());
-            config.drain_timeout.saturating_sub(since_signal)
+        let pipeline = Arc::new(LivePipeline::load(runtime, config.plugins)?);
+        let reloads = Reloads::new(pipeline.clone());
+        let stats = Arc::new(Stats::default());
+
+        // The drain, in the order load balancers need: at the signal,
+        // `draining` (readiness turns off, serving goes on); after the grace,
+        // `closing` (no more accepts; connections answer what they read, say
+        // their last words and close cleanly).
+        let draining = CancellationToken::new();
+        let closing = CancellationToken::new();
+        let context = ConnectionContext {
+            pipeline: pipeline.clone(),
+            framing: config.framing,
+            framer: LineFramer::new(config.max_line_length),
+            on_plugin_error: config.on_plugin_error,
+            idle_timeout: config.idle_timeout,
+            proxy_header_timeout: config.proxy_header_timeout,
+            stats: stats.clone(),
+            shutdown: closing.clone(),
+        };
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("listening for SIGHUP")?;
+        let listener = Listener::bind(config.listen, context, config.max_connections).await?;
+        let addr = listener.local_addr()?;
+        let admin = match (config.admin, recorder) {
+            (Some(admin_config), Some(handle)) => {
+                let admin_listener = admin::bind(&admin_config).await?;
+                let admin = Arc::new(Admin {
+                    metrics: Metrics {
+                        handle,
+                        stats: stats.clone(),
+                        pipeline: pipeline.clone(),
+                    },
+                    reloads: reloads.clone(),
+                    draining: draining.clone(),
+                    token: admin_config.token.clone(),
+                });
+                Some((admin_listener, admin, admin_config))
+            }
+            _ => None,
+        };
+        if let Some(debounce) = config.watch {
+            // Serving does not depend on the watch: without it, SIGHUP and
+            // `yell-host reload` still reload.
+            if let Err(error) = watch_plugin_files(reloads.clone(), debounce, draining.clone()) {
+                tracing::warn!("plugin files will not be reloaded on change: {error:#}");
+            }
+        }
+        let admin_addr = match &admin {
+            Some((admin_listener, _, _)) => Some(admin_listener.local_addr()?),
+            None => None,
+        };
+        Ok(Server {
+            listener,
+            addr,
+            admin,
+            admin_addr,
+            pipeline,
+            reloads,
+            stats,
+            hangup,
+            draining,
+            closing,
+            framing: config.framing,
+            stats_interval: config.stats_interval,
+            drain_grace: config.drain_grace,
+            drain_timeout: config.drain_timeout,
         })
-        .await;
-    admin_stop.cancel();
-    Ok(summary)
+    }
+
+    /// Where clients connect (the port chosen, for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where the admin endpoint listens, if there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// `yell-host listening on ADDR (plugin P → Q, framing F)`: the line
+    /// [`run`] prints, and scripts read the port from.
+    pub fn listening_line(&self) -> String {
+        let plugin_paths: Vec<String> = self
+            .pipeline
+            .specs()
+            .iter()
+            .map(|spec| spec.path.display().to_string())
+            .collect();
+        format!(
+            "yell-host listening on {} (plugin {}, framing {})",
+            self.local_addr(),
+            plugin_paths.join(" → "),
+            self.framing.name()
+        )
+    }
+
+    /// Serves until `shutdown` completes, then drains (see [`run`]).
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Summary> {
+        let Server {
+            listener,
+            addr: _,
+            admin,
+            admin_addr: _,
+            pipeline: _,
+            reloads,
+            stats,
+            hangup,
+            draining,
+            closing,
+            framing: _,
+            stats_interval,
+            drain_grace,
+            drain_timeout,
+        } = self;
+        // The admin endpoint outlives the drain, so readiness can say so.
+        let admin_stop = CancellationToken::new();
+        if let Some((admin_listener, admin, admin_config)) = admin {
+            tokio::spawn(admin::serve(
+                admin_listener,
+                admin,
+                admin_config,
+                admin_stop.clone(),
+            ));
+        }
+        if let Some(interval) = stats_interval {
+            tokio::spawn(report_periodically(stats, interval, draining.clone()));
+        }
+        tokio::spawn(reload_on_hangup(hangup, reloads, draining.clone()));
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        tokio::spawn({
+            let signalled = signalled.clone();
+            async move {
+                shutdown.await;
+                let _ = signalled.set(tokio::time::Instant::now());
+                draining.cancel();
+                if !drain_grace.is_zero() {
+                    tracing::info!(
+                        "draining: not ready; serving for {} more before closing connections",
+                        humantime::format_duration(drain_grace)
+                    );
+                    tokio::time::sleep(drain_grace).await;
+                }
+                closing.cancel();
+            }
+        });
+        // What is left of the drain timeout once accepting stops.
+        let summary = listener
+            .run(move || {
+                let since_signal = signalled
+                    .get()
+                    .map_or(Duration::ZERO, |signalled| signalled.elapsed());
+                drain_timeout.saturating_sub(since_signal)
+            })
+            .await;
+        admin_stop.cancel();
+        Ok(summary)
+    }
 }
 
 /// Reloads every plugin from disk at each SIGHUP, until the drain begins.

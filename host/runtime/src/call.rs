@@ -193,7 +193,7 @@ fn finish(instance: PluginInstance, result: wasmtime::Result<Output>) -> Done {
         },
         Err(error) => Done {
             result: Err(match instance.store.data().panicked {
-                true => PluginError::Panicked,
+                true => PluginError::panicked(error),
                 false => PluginError::from_call(error),
             }),
             instance: None,

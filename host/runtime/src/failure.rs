@@ -103,7 +103,7 @@ impl PluginError {
     /// The failure of a call that reached the guest.
     pub fn from_call(error: wasmtime::Error) -> Self {
         // The wasm backtrace is for the operator, not the client.
-        tracing::debug!("plugin call failed: {error:?}");
+        tracing::debug!("plugin call failed: {error:#}");
         if let Some(deadline) = error.downcast_ref::<DeadlineExceeded>() {
             return PluginError::Deadline(*deadline);
         }
@@ -119,6 +119,14 @@ impl PluginError {
             // memory cap refusing to grow a memory: the root cause says it.
             None => PluginError::Trapped(error.root_cause().to_string()),
         }
+    }
+
+    /// A call that trapped after the plugin said it panicked (its message
+    /// is in the plugin's log).
+    pub fn panicked(error: wasmtime::Error) -> Self {
+        // The wasm backtrace is for the operator, not the client.
+        tracing::debug!("plugin call failed: {error:#}");
+        PluginError::Panicked
     }
 
     /// The kind of failure, for logs and stats.

@@ -90,7 +90,7 @@ pub use limits::{Isolation, PluginLimits, DEFAULT_INSTANCE_MEMORY, DEFAULT_WALL_
 pub use plugin::Plugin;
 pub use provenance::{digest_hex, parse_digest, Provenance, SignerKey, TrustPolicy, TrustedKey};
 pub use reply::{BatchReply, CheckedReply, LineError, MalformedReply};
-pub use session::{Conversation, LineSession, SessionFailure};
+pub use session::{Conversation, FailureOf, LineSession, SessionFailure};
 pub use slow_lane::block_on;
 pub use source::{plugin_name, signature_path, DetachedSignature, PluginSource};
 pub use spec::{DirGrant, Grants, HeldDir, OwnLimits, PluginSpec};

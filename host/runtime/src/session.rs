@@ -25,11 +25,34 @@ use crate::framing::{encode_replies, push_error_line, write_error_text, LineFram
 /// `line 3: too many vowels`, `lines 1-4: plugin: trapped: ...`,
 /// `greeting: ...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionFailure(String);
+pub struct SessionFailure {
+    what: String,
+    kind: FailureOf,
+}
+
+/// Whose doing a [`SessionFailure`] was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOf {
+    /// The plugin answered a line with an error of its own: its decision,
+    /// within the contract.
+    Line,
+    /// A plugin call failed: a trap, a deadline, a reply that breaks the
+    /// contract, a greeting or last words refused.
+    Call,
+    /// The input broke the framing (a line past the maximum length).
+    Input,
+}
+
+impl SessionFailure {
+    /// Whose doing it was.
+    pub fn kind(&self) -> FailureOf {
+        self.kind
+    }
+}
 
 impl fmt::Display for SessionFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.what)
     }
 }
 
@@ -95,7 +118,7 @@ impl<'a> LineSession<'a> {
         match self.pipeline.connection_opened(self.conn).await {
             Ok(greeting) => out.extend_from_slice(&greeting),
             Err(error) => {
-                self.failed(format!("greeting: {error}"));
+                self.failed(FailureOf::Call, format!("greeting: {error}"));
                 push_error_line(out, &format!("plugin: {error}"));
             }
         }
@@ -114,7 +137,10 @@ impl<'a> LineSession<'a> {
                 Ok(Some(batch)) => batch,
                 Ok(None) => return,
                 Err(error) => {
-                    self.failed(format!("line {}: {error}", self.lines + 1));
+                    self.failed(
+                        FailureOf::Input,
+                        format!("line {}: {error}", self.lines + 1),
+                    );
                     push_error_line(out, &error.to_string());
                     self.stopped = true;
                     return;
@@ -140,11 +166,12 @@ impl<'a> LineSession<'a> {
                     );
                     for error in reply.errors() {
                         let number = first + u64::from(error.line);
-                        self.failed(format!("line {number}: {}", error.message));
+                        self.failed(FailureOf::Line, format!("line {number}: {}", error.message));
                     }
                 }
                 Err(error) => {
-                    self.failed(format!("{}: plugin: {error}", span(first, self.lines)));
+                    let lines = span(first, self.lines);
+                    self.failed(FailureOf::Call, format!("{lines}: plugin: {error}"));
                     push_error_line(out, &format!("plugin: {error}"));
                 }
             }
@@ -160,7 +187,7 @@ impl<'a> LineSession<'a> {
             _ if self.stopped => {}
             Ok(last_words) => out.extend_from_slice(&last_words),
             Err(error) => {
-                self.failed(format!("last words: {error}"));
+                self.failed(FailureOf::Call, format!("last words: {error}"));
                 push_error_line(out, &format!("plugin: {error}"));
             }
         }
@@ -176,8 +203,8 @@ impl<'a> LineSession<'a> {
         std::mem::take(&mut self.failures)
     }
 
-    fn failed(&mut self, what: String) {
-        self.failures.push(SessionFailure(what));
+    fn failed(&mut self, kind: FailureOf, what: String) {
+        self.failures.push(SessionFailure { what, kind });
     }
 }
 

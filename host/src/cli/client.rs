@@ -60,7 +60,7 @@ pub struct ClientArgs {
     pub warmup: Duration,
 
     /// The plugin whose answers the replies must be (run here on each
-    /// message): a path or a bare name in the plugin folder. Given several
+    /// message): a path or a bare name (looked up as the server's `--plugin`). Given several
     /// times, a chain, as the server's `--plugin`.
     #[arg(long, default_value = "uppercase.wasm")]
     pub expect_plugin: Vec<PathBuf>,
@@ -70,7 +70,8 @@ pub struct ClientArgs {
     #[arg(long, value_name = "[NAME:]KEY=VALUE", value_parser = ConfigEntry::parse)]
     pub expect_config: Vec<ConfigEntry>,
 
-    /// Where bare plugin names are looked up.
+    /// A folder where bare plugin names are looked up first (as the
+    /// server's `--plugin-dir`).
     #[arg(long, env = "YELL_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
 

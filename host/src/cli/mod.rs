@@ -1,6 +1,7 @@
 //! The command line: `yell-host [serve options]`, `yell-host serve ...`,
 //! `yell-host client ...`, `yell-host reload ADDR`, `yell-host pipe`,
-//! `yell-host sign` and `yell-host keygen`. Options are checked and turned
+//! `yell-host sign`, `yell-host keygen`, `yell-host new`, `build`, `dev`,
+//! `test` and `wit`. Options are checked and turned
 //! into the plain config types the rest of the program takes (the server's
 //! [`ServerConfig`](crate::server::ServerConfig), the client's, `pipe`'s,
 //! the runtime's plugin specs and limits) before anything binds, so a
@@ -12,19 +13,25 @@
 mod client;
 mod pipe;
 mod plugin_options;
+mod project;
 mod reload;
 mod serve;
 mod sign;
+mod test;
 mod values;
+mod wit;
 
 use clap::{Parser, Subcommand};
 
 pub use client::ClientArgs;
 pub use pipe::PipeArgs;
+pub use project::{BuildArgs, DevArgs, NewArgs};
 pub use reload::ReloadArgs;
 pub use serve::ServeArgs;
 pub use sign::{KeygenArgs, SignArgs};
+pub use test::TestArgs;
 pub use values::LogFormatArg;
+pub use wit::WitArgs;
 
 /// A TCP line server whose line transform is a sandboxed WebAssembly plugin.
 ///
@@ -66,4 +73,21 @@ pub enum Command {
     /// Make a key pair to sign plugins with: FILE (private, PEM) and
     /// FILE.pub (public, what `--trusted-key` takes).
     Keygen(KeygenArgs),
+    /// Make a plugin project in a new folder: a starter plugin, the SDK and
+    /// contract it builds with, fixtures and a unit test.
+    New(NewArgs),
+    /// Build the plugin project in DIR into a component; its path is the
+    /// last line printed.
+    Build(BuildArgs),
+    /// Build the plugin project in DIR, serve it (with the server's
+    /// options), and rebuild and swap it live at each change of its
+    /// sources; a failed build leaves the last good plugin serving.
+    Dev(Box<DevArgs>),
+    /// Check a plugin as the server will run it: it loads, keeps the
+    /// contract on input every plugin must take, and gives each fixture's
+    /// expected output (--fixtures DIR); exit code 1 if anything fails.
+    Test(TestArgs),
+    /// Print the plugin contract (WIT) this binary serves, or write it into
+    /// a folder: what a plugin is built against.
+    Wit(WitArgs),
 }

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use yell_runtime::PluginLimits;
 
-use super::plugin_options::{chain_specs, largest_memory, ConfigEntry, SandboxArgs};
+use super::plugin_options::{chain_specs, offline_limits, ConfigEntry, SandboxArgs};
 use super::values::parse_byte_size;
 use crate::locate::locate_chain;
 use crate::pipe::PipeConfig;
@@ -18,7 +17,7 @@ use crate::pipe::PipeConfig;
 /// Options of `yell-host pipe`.
 #[derive(Debug, Clone, Args)]
 pub struct PipeArgs {
-    /// The plugin: a path or a bare name in the plugin folder; given
+    /// The plugin: a path or a bare name (looked up as the server's `--plugin`); given
     /// several times, a chain (as the server's `--plugin`).
     #[arg(short, long, default_value = "uppercase.wasm")]
     pub plugin: Vec<PathBuf>,
@@ -28,7 +27,8 @@ pub struct PipeArgs {
     #[arg(long = "plugin-config", value_name = "[NAME:]KEY=VALUE", value_parser = ConfigEntry::parse)]
     pub plugin_config: Vec<ConfigEntry>,
 
-    /// Where bare plugin names are looked up.
+    /// A folder where bare plugin names are looked up first (as the
+    /// server's `--plugin-dir`).
     #[arg(long, env = "YELL_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
 
@@ -52,17 +52,7 @@ impl PipeArgs {
     pub fn config(self) -> Result<PipeConfig> {
         let paths = locate_chain(&self.plugin, self.plugin_dir.as_deref())?;
         let mut specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
-        let memory_bytes = self.sandbox.apply(&mut specs)?;
-        let (call_timeout, wall_timeout) = self
-            .sandbox
-            .time_limits(&mut specs, DEFAULT_PLUGIN_TIMEOUT)?;
-        let limits = PluginLimits {
-            call_timeout,
-            wall_timeout,
-            memory_bytes,
-            largest_memory_bytes: largest_memory(&specs, memory_bytes),
-            ..PluginLimits::default()
-        };
+        let limits = offline_limits(&self.sandbox, &mut specs, DEFAULT_PLUGIN_TIMEOUT)?;
         Ok(PipeConfig {
             plugins: specs,
             limits,

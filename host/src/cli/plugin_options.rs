@@ -136,6 +136,26 @@ pub fn time_limit_specs(
     Ok((timeout, wall.unwrap_or(timeout * DEFAULT_WALL_MULTIPLE)))
 }
 
+/// What a plugin run outside the server (`pipe`, `test`) runs under: the
+/// grants and own limits of `sandbox` given to `specs`, the running time
+/// of a call `default_timeout` unless `--plugin-timeout` says otherwise,
+/// the rest the runtime's defaults.
+pub fn offline_limits(
+    sandbox: &SandboxArgs,
+    specs: &mut [PluginSpec],
+    default_timeout: std::time::Duration,
+) -> Result<yell_runtime::PluginLimits> {
+    let memory_bytes = sandbox.apply(specs)?;
+    let (call_timeout, wall_timeout) = sandbox.time_limits(specs, default_timeout)?;
+    Ok(yell_runtime::PluginLimits {
+        call_timeout,
+        wall_timeout,
+        memory_bytes,
+        largest_memory_bytes: largest_memory(specs, memory_bytes),
+        ..yell_runtime::PluginLimits::default()
+    })
+}
+
 /// The largest memory cap of any plugin: every plugin's, or one's own.
 pub fn largest_memory(specs: &[PluginSpec], every_plugins: usize) -> usize {
     specs

@@ -42,14 +42,18 @@ pub struct ServeArgs {
     #[arg(long)]
     pub reuse_port: bool,
 
-    /// The plugin component: a path, or a bare name looked up in the plugin
-    /// folder (`uppercase.wasm`, or just `uppercase`). Given several times,
-    /// a chain: each plugin's reply lines are the next one's input lines.
+    /// The plugin component: a path, or a bare name (`uppercase.wasm`, or
+    /// just `uppercase`) looked up, first match wins, in the plugin folder
+    /// (--plugin-dir), the data folder ($XDG_DATA_HOME/yell-host/plugins,
+    /// else ~/.local/share/yell-host/plugins, which `just install` fills),
+    /// and the plugins built into this binary (uppercase, reverse, rot13,
+    /// filter, splitter, counter). Given several times, a chain: each
+    /// plugin's reply lines are the next one's input lines.
     #[arg(short, long, default_value = "uppercase.wasm")]
     pub plugin: Vec<PathBuf>,
 
-    /// Where bare plugin names are looked up [default: target/plugins of
-    /// the source tree this binary was built from].
+    /// A folder where bare plugin names are looked up first, before the
+    /// data folder and the built-in plugins.
     #[arg(long, env = "YELL_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
 

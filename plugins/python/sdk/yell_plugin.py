@@ -15,13 +15,23 @@ line (bytes or str), a list of reply lines (none drops the line, several
 expand it), or None to drop it; raising an exception answers that one line
 with `ERR plugin: <message>`. `componentize-py ... componentize app` finds
 the `Transform` class in the app module.
+
+Under plain CPython (no component), `yell_plugin_testing.TestHost` runs a
+plugin through this same batch code for unit tests, with log lines and
+connection addresses answered by a fake host.
 """
 
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from componentize_py_types import Err
-from wit_world import exports
-from wit_world.imports import connection, log, types
+try:
+    # In the component: the bindings componentize-py generates.
+    from componentize_py_types import Err
+    from wit_world import exports
+    from wit_world.imports import connection, log, types
+except ImportError:
+    # Under plain CPython (a plugin's unit tests): the fake host of
+    # yell_plugin_testing answers the imports instead.
+    from yell_plugin_testing import Err, connection, exports, log, types
 
 Reply = Union[bytes, bytearray, str, Iterable[Union[bytes, bytearray, str]], None]
 

@@ -46,10 +46,13 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen::rt as __wit_bindgen_rt;
 
+mod host;
 pub mod log;
 mod reply;
 #[doc(hidden)]
 pub mod runtime;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use reply::Reply;
 
@@ -72,10 +75,7 @@ pub struct ConnectionInfo {
 /// which hosts offer from the release that added it; a plugin that does
 /// not call it does not import it.
 pub fn connection_info(conn: ConnectionId) -> Option<ConnectionInfo> {
-    bindings::yell::plugin::connection::info(conn).map(|info| ConnectionInfo {
-        peer: info.peer,
-        local: info.local,
-    })
+    host::connection_info(conn)
 }
 
 /// The key/value configuration the host hands a plugin when it loads it.
@@ -208,20 +208,20 @@ macro_rules! export_plugin {
             impl Guest for YellPluginExport {
                 fn init(config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>)
                     -> ::std::result::Result<(), ::std::string::String> {
-                    $crate::runtime::init(&PLUGIN, config)
+                    PLUGIN.with(|slot| $crate::runtime::init(slot, config))
                 }
                 fn transform_batch(conn: u64, lines: ::std::vec::Vec<u8>) -> BatchReply {
-                    $crate::runtime::transform_batch(&PLUGIN, conn, &lines)
+                    PLUGIN.with(|slot| $crate::runtime::transform_batch(slot, conn, &lines))
                 }
                 fn transform_raw(conn: u64, chunk: ::std::vec::Vec<u8>)
                     -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
-                    $crate::runtime::transform_raw(&PLUGIN, conn, &chunk)
+                    PLUGIN.with(|slot| $crate::runtime::transform_raw(slot, conn, &chunk))
                 }
                 fn connection_opened(conn: u64) -> ::std::vec::Vec<u8> {
-                    $crate::runtime::connection_opened(&PLUGIN, conn)
+                    PLUGIN.with(|slot| $crate::runtime::connection_opened(slot, conn))
                 }
                 fn connection_closed(conn: u64) -> ::std::vec::Vec<u8> {
-                    $crate::runtime::connection_closed(&PLUGIN, conn)
+                    PLUGIN.with(|slot| $crate::runtime::connection_closed(slot, conn))
                 }
             }
 

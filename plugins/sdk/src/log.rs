@@ -1,8 +1,9 @@
 //! Logging into the host's log, where each message is tagged with the
 //! plugin's name. Cheap enough for occasional use, not for every line: each
-//! message is a call into the host.
+//! message is a call into the host. In a unit test the messages are kept by
+//! [`crate::testing::TestHost`], for the test to look at.
 
-use crate::bindings::yell::plugin::log::{log, Level};
+use crate::host::{log, Level};
 
 /// Logs at trace level.
 pub fn trace(message: &str) {

@@ -2,7 +2,6 @@
 //! between the batch contract of `wit/plugin.wit` and a [`LinePlugin`].
 
 use std::cell::{Cell, RefCell};
-use std::thread::LocalKey;
 
 use crate::bindings::yell::plugin::types::{BatchReply, LineError};
 use crate::{Config, ConnectionId, LinePlugin, Reply};
@@ -17,29 +16,21 @@ impl<P> Slot<P> {
     }
 }
 
-type Key<P> = LocalKey<Slot<P>>;
-
-fn with_plugin<P: LinePlugin, R>(slot: &'static Key<P>, f: impl FnOnce(&mut P) -> R) -> R {
-    slot.with(|slot| {
-        let mut plugin = slot.0.borrow_mut();
-        // The host always calls `init` first; reaching here without it is a
-        // host bug, and a trap is the clearest way to say so.
-        let plugin = plugin.as_mut().expect("yell-plugin: called before init");
-        f(plugin)
-    })
+fn with_plugin<P: LinePlugin, R>(slot: &Slot<P>, f: impl FnOnce(&mut P) -> R) -> R {
+    let mut plugin = slot.0.borrow_mut();
+    // The host always calls `init` first; reaching here without it is a
+    // host bug, and a trap is the clearest way to say so.
+    let plugin = plugin.as_mut().expect("yell-plugin: called before init");
+    f(plugin)
 }
 
-pub fn init<P: LinePlugin>(
-    slot: &'static Key<P>,
-    config: Vec<(String, String)>,
-) -> Result<(), String> {
+pub fn init<P: LinePlugin>(slot: &Slot<P>, config: Vec<(String, String)>) -> Result<(), String> {
+    #[cfg(target_arch = "wasm32")]
     tell_the_host_of_panics();
     let plugin = P::new(&Config::new(config))?;
     let maps_batches = P::BYTE_MAP.is_some_and(keeps_lines);
-    slot.with(|slot| {
-        *slot.0.borrow_mut() = Some(plugin);
-        slot.1.set(maps_batches);
-    });
+    *slot.0.borrow_mut() = Some(plugin);
+    slot.1.set(maps_batches);
     Ok(())
 }
 
@@ -66,14 +57,14 @@ fn map_batch(lines: &[u8], map: fn(u8) -> u8) -> BatchReply {
 }
 
 pub fn transform_batch<P: LinePlugin>(
-    slot: &'static Key<P>,
+    slot: &Slot<P>,
     conn: ConnectionId,
     lines: &[u8],
 ) -> BatchReply {
     if let Some(map) = P::BYTE_MAP {
         // Every line ends with '\n' (the contract); a batch that does not
         // goes the general way, which copes.
-        if slot.with(|slot| slot.1.get()) && lines.last() == Some(&b'\n') {
+        if slot.1.get() && lines.last() == Some(&b'\n') {
             return map_batch(lines, map);
         }
     }
@@ -112,14 +103,14 @@ pub fn transform_batch<P: LinePlugin>(
 }
 
 pub fn transform_raw<P: LinePlugin>(
-    slot: &'static Key<P>,
+    slot: &Slot<P>,
     conn: ConnectionId,
     chunk: &[u8],
 ) -> Result<Vec<u8>, String> {
     with_plugin(slot, |plugin| plugin.transform_raw(conn, chunk))
 }
 
-pub fn connection_opened<P: LinePlugin>(slot: &'static Key<P>, conn: ConnectionId) -> Vec<u8> {
+pub fn connection_opened<P: LinePlugin>(slot: &Slot<P>, conn: ConnectionId) -> Vec<u8> {
     with_plugin(slot, |plugin| {
         let mut reply = Reply::default();
         plugin.connection_opened(conn, &mut reply);
@@ -127,7 +118,7 @@ pub fn connection_opened<P: LinePlugin>(slot: &'static Key<P>, conn: ConnectionI
     })
 }
 
-pub fn connection_closed<P: LinePlugin>(slot: &'static Key<P>, conn: ConnectionId) -> Vec<u8> {
+pub fn connection_closed<P: LinePlugin>(slot: &Slot<P>, conn: ConnectionId) -> Vec<u8> {
     with_plugin(slot, |plugin| {
         let mut reply = Reply::default();
         plugin.connection_closed(conn, &mut reply);
@@ -135,6 +126,7 @@ pub fn connection_closed<P: LinePlugin>(slot: &'static Key<P>, conn: ConnectionI
     })
 }
 
+#[cfg(target_arch = "wasm32")]
 /// Installs a panic hook that tells the host the panic's message and
 /// location before the panic traps (`panic = "abort"`): without it the host
 /// sees only `unreachable` executed, and the reason is lost.

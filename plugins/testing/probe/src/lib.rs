@@ -93,3 +93,40 @@ impl LinePlugin for Probe {
 }
 
 yell_plugin::export_plugin!(Probe);
+
+/// The plugin natively, through the SDK's batch entry and its fake host:
+/// what a plugin's own `cargo test` can check without a wasm build.
+#[cfg(test)]
+mod tests {
+    use yell_plugin::testing::TestHost;
+
+    fn lines(lines: &[&str]) -> Vec<Vec<u8>> {
+        lines.iter().map(|line| line.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn a_unit_test_sees_replies_errors_logs_and_addresses() {
+        let mut host = TestHost::<super::Probe>::new(&[("prefix", ">> ")]).unwrap();
+        assert_eq!(host.connect(), lines(&["welcome 2"]));
+        assert_eq!(host.line(b"hi"), Ok(lines(&[">> hi"])));
+        assert_eq!(host.line(b"fail too loud"), Err("too loud".to_string()));
+        let batch = host.lines(&[b"drop", b"split a b", b"log from a test"]);
+        assert_eq!(
+            batch,
+            [Ok(vec![]), Ok(lines(&["a", "b"])), Ok(lines(&["logged"]))]
+        );
+        assert_eq!(host.take_logs(), ["info: from a test"]);
+        host.set_peer("203.0.113.9:4000", "127.0.0.1:1234");
+        assert_eq!(
+            host.line(b"peer"),
+            Ok(lines(&["203.0.113.9:4000 -> 127.0.0.1:1234"]))
+        );
+        assert_eq!(host.close(), lines(&["bye 2 after 6 lines"]));
+    }
+
+    #[test]
+    fn a_refused_configuration_is_the_plugins_error() {
+        let refused = TestHost::<super::Probe>::new(&[("refuse", "not today")]);
+        assert_eq!(refused.err(), Some("not today".to_string()));
+    }
+}

@@ -1,0 +1,60 @@
+"""The Python SDK under plain CPython: a plugin through the SDK's batch
+code with the fake host (`python3 -m unittest` in this folder)."""
+
+import unittest
+
+import yell_plugin
+from yell_plugin_testing import TestHost
+
+
+class Shout(yell_plugin.Plugin):
+    def setup(self, config):
+        self.greeting = config.pop("greeting", None)
+        super().setup(config)
+
+    def transform(self, line):
+        if line == b"":
+            raise ValueError("nothing to shout")
+        if line == b"who":
+            yell_plugin.info("asked who")
+            return yell_plugin.peer(1) or "nobody"
+        if line.startswith(b"split "):
+            return line[6:].split(b" ")
+        if line == b"drop":
+            return None
+        return line.upper()
+
+    def greet(self, conn):
+        return f"{self.greeting}\n".encode() if self.greeting else b""
+
+
+class TestTheSdk(unittest.TestCase):
+    def test_replies_errors_logs_and_addresses(self):
+        host = TestHost(Shout)
+        self.assertEqual(host.line(b"hi"), [b"HI"])
+        self.assertEqual(host.lines([b"drop", b"split a b", b""])[:2], [[], [b"a", b"b"]])
+        with self.assertRaisesRegex(ValueError, "nothing to shout"):
+            host.line(b"")
+        host.set_peer("203.0.113.9:4000")
+        self.assertEqual(host.line(b"who"), [b"203.0.113.9:4000"])
+        self.assertEqual(host.take_logs(), ["info: asked who"])
+
+    def test_configuration_and_greetings(self):
+        self.assertEqual(TestHost(Shout, {"greeting": "hello"}).connect(), [b"hello"])
+        with self.assertRaisesRegex(ValueError, "unknown config key `loud`"):
+            TestHost(Shout, {"loud": "yes"})
+
+    def test_the_uppercase_plugin(self):
+        import importlib.util
+        import pathlib
+
+        path = pathlib.Path(__file__).parent.parent / "uppercase" / "app.py"
+        spec = importlib.util.spec_from_file_location("uppercase_app", path)
+        app = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(app)
+        host = TestHost(app.Transform)
+        self.assertEqual(host.lines([b"caf\xc3\xa9 ok", b"\r"]), [[b"CAF\xc3\xa9 OK"], [b"\r"]])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,166 @@
+//! Unit tests of a plugin, natively (`cargo test`, no wasm build): a
+//! [`TestHost`] drives the plugin through the SDK's own batch entry, the
+//! code the component runs, and answers the host's imports itself: log
+//! lines are kept for the test to assert on, and a connection's addresses
+//! are the ones the test set.
+//!
+//! ```
+//! use yell_plugin::testing::TestHost;
+//! use yell_plugin::{Config, LinePlugin, Reply};
+//!
+//! struct Shout;
+//! impl LinePlugin for Shout {
+//!     fn new(_: &Config) -> Result<Self, String> { Ok(Shout) }
+//!     fn transform(&mut self, line: &[u8], reply: &mut Reply) -> Result<(), String> {
+//!         if line.is_empty() { return Err("nothing to shout".into()); }
+//!         reply.push(line.to_ascii_uppercase());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut host = TestHost::<Shout>::new(&[]).unwrap();
+//! assert_eq!(host.line(b"hi"), Ok(vec![b"HI".to_vec()]));
+//! assert_eq!(host.line(b""), Err("nothing to shout".to_string()));
+//! ```
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::host::Level;
+use crate::runtime::{self, Slot};
+use crate::{ConnectionId, ConnectionInfo, LinePlugin};
+
+thread_local! {
+    static LOGS: RefCell<Vec<(Level, String)>> = const { RefCell::new(Vec::new()) };
+    static CONNECTIONS: RefCell<HashMap<u64, ConnectionInfo>> = RefCell::new(HashMap::new());
+}
+
+pub(crate) fn record_log(level: Level, message: &str) {
+    LOGS.with(|logs| logs.borrow_mut().push((level, message.to_string())));
+}
+
+pub(crate) fn connection(conn: u64) -> Option<ConnectionInfo> {
+    CONNECTIONS.with(|connections| connections.borrow().get(&conn).cloned())
+}
+
+/// A fake host with one plugin `P` loaded, as the real host loads it.
+pub struct TestHost<P: LinePlugin> {
+    slot: Slot<P>,
+    conn: ConnectionId,
+}
+
+impl<P: LinePlugin> TestHost<P> {
+    /// Loads the plugin with `config` (its `init`); an error is the
+    /// plugin refusing it. The connection its lines come from is open,
+    /// from `127.0.0.1:40000` to `127.0.0.1:1234`.
+    pub fn new(config: &[(&str, &str)]) -> Result<Self, String> {
+        let slot = Slot::empty();
+        let config = config
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        runtime::init(&slot, config)?;
+        let host = TestHost { slot, conn: 1 };
+        host.set_peer("127.0.0.1:40000", "127.0.0.1:1234");
+        Ok(host)
+    }
+
+    /// The connection lines come from now.
+    pub fn connection(&self) -> ConnectionId {
+        self.conn
+    }
+
+    /// What `connection_info` answers for the current connection.
+    pub fn set_peer(&self, peer: &str, local: &str) {
+        let info = ConnectionInfo {
+            peer: peer.to_string(),
+            local: local.to_string(),
+        };
+        CONNECTIONS.with(|connections| connections.borrow_mut().insert(self.conn, info));
+    }
+
+    /// A new connection opens (the current one is closed first, without
+    /// its last words): returns its greeting lines.
+    pub fn connect(&mut self) -> Vec<Vec<u8>> {
+        let peer = connection(self.conn);
+        CONNECTIONS.with(|connections| connections.borrow_mut().remove(&self.conn));
+        self.conn += 1;
+        if let Some(info) = peer {
+            self.set_peer(&info.peer, &info.local);
+        }
+        split_lines(&runtime::connection_opened(&self.slot, self.conn))
+    }
+
+    /// The connection closes: returns its last words.
+    pub fn close(&mut self) -> Vec<Vec<u8>> {
+        split_lines(&runtime::connection_closed(&self.slot, self.conn))
+    }
+
+    /// One line (without its line ending): its reply lines, or the error it
+    /// was answered with.
+    pub fn line(&mut self, line: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        self.lines(&[line]).remove(0)
+    }
+
+    /// Lines sent in one batch, as the host sends them: each one's reply
+    /// lines or its error, in order. Panics if the reply breaks the
+    /// contract (one end per line, in order, within the output), as the
+    /// host would refuse it.
+    pub fn lines(&mut self, lines: &[&[u8]]) -> Vec<Result<Vec<Vec<u8>>, String>> {
+        let mut batch = Vec::new();
+        for line in lines {
+            assert!(!line.contains(&b'\n'), "a line holds no '\\n': {line:?}");
+            batch.extend_from_slice(line);
+            batch.push(b'\n');
+        }
+        let reply = runtime::transform_batch(&self.slot, self.conn, &batch);
+        assert_eq!(reply.ends.len(), lines.len(), "one line end per line");
+        let mut results: Vec<Result<Vec<Vec<u8>>, String>> = Vec::new();
+        let mut start = 0usize;
+        for &end in &reply.ends {
+            let end = end as usize;
+            assert!(
+                start <= end && end <= reply.output.len(),
+                "line ends in order, within the output"
+            );
+            results.push(Ok(split_lines(&reply.output[start..end])));
+            start = end;
+        }
+        for error in reply.errors {
+            results[error.line as usize] = Err(error.message);
+        }
+        results
+    }
+
+    /// A chunk in raw framing: the bytes answered, or the error.
+    pub fn raw(&mut self, chunk: &[u8]) -> Result<Vec<u8>, String> {
+        runtime::transform_raw(&self.slot, self.conn, chunk)
+    }
+
+    /// The log lines the plugin wrote since the last look, with their
+    /// levels (`"info: message"`).
+    pub fn take_logs(&self) -> Vec<String> {
+        LOGS.with(|logs| logs.borrow_mut().drain(..).collect::<Vec<_>>())
+            .into_iter()
+            .map(|(level, message)| format!("{}: {message}", level_name(level)))
+            .collect()
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+    }
+}
+
+/// Reply bytes as lines, without their '\n'.
+fn split_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+    bytes
+        .split_inclusive(|&byte| byte == b'\n')
+        .map(|line| line.strip_suffix(b"\n").unwrap_or(line).to_vec())
+        .collect()
+}

@@ -1,0 +1,25 @@
+//! What every integration test shares, one concern per module: where
+//! things are ([`paths`]), bytes over TCP ([`net`]), the real binary as a
+//! process ([`process`]), a server in the test's own process
+//! ([`in_process`]), the admin endpoint over HTTP ([`http`]), a client
+//! proving other connections go on ([`steady`]), and the binary's other
+//! commands ([`commands`]).
+
+pub mod commands;
+pub mod http;
+pub mod in_process;
+pub mod net;
+pub mod paths;
+pub mod process;
+pub mod steady;
+
+pub use commands::{compiled_once, pipe};
+pub use http::{http_exchange, http_get, sample};
+pub use in_process::{InProcessServer, ServerBuilder};
+pub use net::{connect, exchange, read_exact, read_line, read_to_end, tricky_lines, STEP_TIMEOUT};
+pub use paths::{
+    binary, compile_cache, deploy_by_rename, plugin_bytes, plugin_dir, scratch, testing_plugin,
+    yell_host,
+};
+pub use process::{assert_mentions, refused, refused_with, wait_with_timeout, ServerProcess};
+pub use steady::SteadyClient;
