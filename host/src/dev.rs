@@ -63,7 +63,7 @@ fn rebuild_on_change(dir: &Path, options: BuildOptions, changed: &mpsc::Receiver
         }
         // The rest of the burst.
         while changed.recv_timeout(QUIET).is_ok() {}
-        match project::build(dir, options) {
+        match project::build(dir, &options) {
             Ok(path) => eprintln!("yell-host dev: rebuilt {}", path.display()),
             Err(error) => eprintln!(
                 "yell-host dev: the build failed, the last plugin that built keeps serving: {error:#}"
@@ -73,7 +73,9 @@ fn rebuild_on_change(dir: &Path, options: BuildOptions, changed: &mpsc::Receiver
 }
 
 /// Whether `event` changed a source of the project: not its build output
-/// (`target/`), its lock file, or an editor's hidden or backup files.
+/// (`target/`, JavaScript's `.build/`), installed or cached modules
+/// (`node_modules/`, `__pycache__/`), its lock file, or an editor's hidden
+/// or backup files.
 fn is_source_change(dir: &Path, event: &notify::Event) -> bool {
     let writes = matches!(
         event.kind,
@@ -86,7 +88,13 @@ fn is_source_change(dir: &Path, event: &notify::Event) -> bool {
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            !relative.starts_with("target")
+            let generated = relative.components().any(|part| {
+                matches!(
+                    part.as_os_str().to_str(),
+                    Some("target" | ".build" | "node_modules" | "__pycache__")
+                )
+            });
+            !generated
                 && name != "Cargo.lock"
                 && !name.starts_with('.')
                 && !name.ends_with('~')
@@ -110,6 +118,13 @@ mod tests {
         assert!(is_source_change(dir, &event("sdk/src/reply.rs")));
         assert!(!is_source_change(dir, &event("target/shout.wasm")));
         assert!(!is_source_change(dir, &event("Cargo.lock")));
+        assert!(is_source_change(dir, &event("app.py")));
+        assert!(!is_source_change(
+            dir,
+            &event("__pycache__/app.cpython-311.pyc")
+        ));
+        assert!(!is_source_change(dir, &event(".build/app.js.entry.js")));
+        assert!(!is_source_change(dir, &event("node_modules/x/index.js")));
         assert!(!is_source_change(dir, &event("src/.lib.rs.swp")));
         assert!(!is_source_change(dir, &event("src/lib.rs~")));
     }

@@ -1,21 +1,26 @@
 // Builds a yell-host plugin component from a JavaScript app module:
-//   node build.mjs WIT_DIR APP.js OUT.wasm
+//   node build.mjs WIT_DIR APP.js OUT.wasm [SDK_DIR]
+// SDK_DIR (default: sdk/ beside this script) holds yell_plugin.js; its
+// parent folder must hold the app too. ComponentizeJS is imported from
+// beside this script: the repository's plugins/js, or the tool folder
+// `yell-host build` installs it into.
 // The app module exports `transform(line)` (see sdk/yell_plugin.js). This
 // script writes an entry module that wraps it with the helper and exports
 // the `yell:plugin/transform` interface, then runs ComponentizeJS on it:
 // no AOT, and none of its WASI features (stdio, random, clocks, http,
 // fetch-event), so the component imports only what wit/plugin.wit names.
 import { componentize } from '@bytecodealliance/componentize-js';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = dirname(fileURLToPath(import.meta.url));
-const [witArg, appArg, outArg] = process.argv.slice(2);
+const [witArg, appArg, outArg, sdkArg] = process.argv.slice(2);
 if (!witArg || !appArg || !outArg) {
-  console.error('usage: node build.mjs WIT_DIR APP.js OUT.wasm');
+  console.error('usage: node build.mjs WIT_DIR APP.js OUT.wasm [SDK_DIR]');
   process.exit(2);
 }
+const sdk = sdkArg ? resolve(sdkArg) : resolve(dirname(fileURLToPath(import.meta.url)), 'sdk');
+const root = dirname(sdk);
 const wit = resolve(witArg);
 const app = resolve(appArg);
 const out = resolve(outArg);
@@ -35,12 +40,19 @@ const rel = (path) => {
   const r = relative(buildDir, path);
   return r.startsWith('.') ? r : `./${r}`;
 };
+// The contract's version, from its package line, names the interface.
+const contract = await readFile(resolve(wit, 'plugin.wit'), 'utf8');
+const version = /^package\s+yell:plugin@([^;\s]+)/m.exec(contract);
+if (!version) {
+  console.error(`${wit}/plugin.wit: no \`package yell:plugin@VERSION;\` line`);
+  process.exit(2);
+}
 // Exported under the interface's full name, which the bindings look up
 // first, so the app's own `transform` function does not clash with it.
 await writeFile(entry, `import * as app from '${rel(app)}';
-import { plugin } from '${rel(resolve(root, 'sdk/yell_plugin.js'))}';
+import { plugin } from '${rel(resolve(sdk, 'yell_plugin.js'))}';
 const transform = plugin(app);
-export { transform as 'yell:plugin/transform@0.1.0' };
+export { transform as 'yell:plugin/transform@${version[1]}' };
 `);
 
 const { component } = await componentize({

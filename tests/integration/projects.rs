@@ -284,3 +284,191 @@ fn dev_rebuilds_and_swaps_on_save_and_a_broken_save_keeps_the_last_plugin() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+/// A project of `lang` made, built, checked, unit-tested natively with
+/// `unit` (a command run in the project folder, its output mentioning
+/// `passed`), served over TCP, and a second project of the same language
+/// built with the network off (its tools are in the shared cache now).
+fn made_built_tested_and_served(lang: &str, files: &[&str], unit: &[&str], passed: &str) {
+    let author = Author::new(lang);
+    let made = author.yell_host(&["new", "--lang", lang, "shout"]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let project = author.work.join("shout");
+    for file in files.iter().chain(&[
+        "yell-plugin.toml",
+        "wit/plugin.wit",
+        "tests/lines.in",
+        ".gitignore",
+        "README.md",
+    ]) {
+        assert!(project.join(file).is_file(), "{lang}: no {file}");
+    }
+    let manifest = std::fs::read_to_string(project.join("yell-plugin.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!("language = \"{lang}\"")),
+        "{manifest}"
+    );
+
+    let component = built(&author.yell_host(&["build", "shout"]));
+    assert_eq!(component, Path::new("shout/target/shout.wasm"));
+
+    let tested = author.yell_host(&["test", "shout"]);
+    let report = text(&tested.stdout);
+    assert!(tested.status.success(), "{report}{}", text(&tested.stderr));
+    assert_mentions(
+        &report,
+        &[
+            "fixture greeting ... ok",
+            "fixture lines ... ok",
+            "8 passed, 0 failed",
+        ],
+    );
+
+    let unit = author
+        .command(unit[0])
+        .args(&unit[1..])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&unit.stdout), text(&unit.stderr));
+    assert!(unit.status.success(), "{lang}: {said}");
+    assert_mentions(&said, &[passed]);
+
+    let server = ServerProcess::start(&[
+        "--plugin",
+        project.join("target/shout.wasm").to_str().unwrap(),
+    ]);
+    assert_eq!(exchange(&server, b"hello\n"), b"HELLO\n");
+
+    let again = author.yell_host(&["new", "--lang", lang, "second"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let mut offline = author.command(harness::binary());
+    offline
+        .args(["build", "second"])
+        .env("CARGO_NET_OFFLINE", "true")
+        .env("PIP_NO_INDEX", "1")
+        .env("npm_config_offline", "true");
+    let output = offline.output().unwrap();
+    assert_eq!(built(&output), Path::new("second/target/second.wasm"));
+    assert!(
+        !text(&output.stderr).contains("installing"),
+        "{lang}: the second build installed its tools again: {}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_python_plugin_is_made_built_tested_and_served_from_anywhere() {
+    made_built_tested_and_served(
+        "python",
+        &[
+            "app.py",
+            "test_app.py",
+            "sdk/yell_plugin.py",
+            "sdk/yell_plugin_testing.py",
+        ],
+        &["python3", "-m", "unittest"],
+        "OK",
+    );
+}
+
+#[test]
+fn a_javascript_plugin_is_made_built_tested_and_served_from_anywhere() {
+    made_built_tested_and_served(
+        "js",
+        &[
+            "app.js",
+            "app.test.mjs",
+            "package.json",
+            "sdk/yell_plugin.js",
+            "sdk/testing.mjs",
+        ],
+        &["node", "--test"],
+        "# pass 1",
+    );
+}
+
+#[test]
+fn a_c_plugin_is_made_built_tested_and_served_and_a_debug_build_names_its_functions() {
+    made_built_tested_and_served(
+        "c",
+        &[
+            "src/plugin.c",
+            "unit/test_plugin.c",
+            "Makefile",
+            "sdk/yell_plugin.h",
+            "sdk/bindings/plugin.c",
+        ],
+        &["make", "--quiet", "test"],
+        "ok a line upper-cased",
+    );
+    // A plugin that traps in a function of its own, and writes to stderr
+    // (wasi-libc's stdio: the component then carries the WASI adapter).
+    let author = Author::new("c-debug");
+    assert!(author
+        .yell_host(&["new", "--lang", "c", "boom"])
+        .status
+        .success());
+    let source = author.work.join("boom/src/plugin.c");
+    let code = std::fs::read_to_string(&source).unwrap();
+    let code = code
+        .replace(
+            "#include \"yell_plugin.h\"",
+            "#include <stdio.h>\n#include \"yell_plugin.h\"\n\n__attribute__((noinline)) static void explode(void) { __builtin_trap(); }",
+        )
+        .replace(
+            "    uint8_t *dst = yell_line_begin(out, len);",
+            "    if (len == 4 && memcmp(line, \"boom\", 4) == 0) {\n        fprintf(stderr, \"about to explode\\n\");\n        explode();\n    }\n    uint8_t *dst = yell_line_begin(out, len);",
+        );
+    std::fs::write(&source, code).unwrap();
+    for (debug, named) in [(true, true), (false, false)] {
+        let args: &[&str] = if debug {
+            &["build", "--debug", "boom"]
+        } else {
+            &["build", "boom"]
+        };
+        let component = built(&author.yell_host(args));
+        let mut pipe = author.command(harness::binary());
+        pipe.args(["pipe", "--plugin", component.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = pipe.spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"boom\n").unwrap();
+        let output = child.wait_with_output().unwrap();
+        let log = text(&output.stderr);
+        assert!(
+            text(&output.stdout).starts_with("ERR plugin: trapped"),
+            "{log}"
+        );
+        assert_mentions(&log, &["about to explode"]);
+        assert_eq!(log.contains("!explode"), named, "debug {debug}: {log}");
+    }
+}
+
+#[test]
+fn a_missing_toolchain_is_named_with_the_command_that_installs_it() {
+    let author = Author::new("no-tools");
+    for (lang, wanted) in [
+        (
+            "c",
+            "sudo apt-get install clang-14 lld-14 libclang-rt-14-dev-wasm32 wasi-libc",
+        ),
+        ("python", "sudo apt-get install python3"),
+        ("js", "sudo apt-get install nodejs"),
+    ] {
+        assert!(author
+            .yell_host(&["new", "--lang", lang, lang])
+            .status
+            .success());
+        // No compiler, interpreter or package manager on PATH.
+        let mut build = author.command(harness::binary());
+        build
+            .args(["build", lang])
+            .env("PATH", author.home.join("empty"));
+        let output = build.output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{lang}");
+        assert_mentions(&text(&output.stderr), &[wanted]);
+        assert!(output.stdout.is_empty(), "{lang}: {}", text(&output.stdout));
+    }
+}

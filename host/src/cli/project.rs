@@ -16,12 +16,21 @@ use crate::project::{self, BuildOptions, Language};
 pub enum LanguageArg {
     /// Rust, with the yell-plugin crate.
     Rust,
+    /// Python, built by componentize-py.
+    Python,
+    /// JavaScript, built by ComponentizeJS.
+    Js,
+    /// C, built by Debian's clang for wasm32-wasi.
+    C,
 }
 
 impl From<LanguageArg> for Language {
     fn from(language: LanguageArg) -> Language {
         match language {
             LanguageArg::Rust => Language::Rust,
+            LanguageArg::Python => Language::Python,
+            LanguageArg::Js => Language::Js,
+            LanguageArg::C => Language::C,
         }
     }
 }
@@ -77,12 +86,19 @@ pub struct BuildArgs {
     /// Keep the function names, so a trap's backtrace shows them.
     #[arg(long)]
     pub debug: bool,
+    /// Write the component to FILE [default: DIR/target/NAME.wasm].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 impl BuildArgs {
     /// Builds the project; the component's path is the last line printed.
     pub fn execute(self) -> Result<()> {
-        let path = project::build(&self.dir, BuildOptions { debug: self.debug })?;
+        let options = BuildOptions {
+            debug: self.debug,
+            out: self.out,
+        };
+        let path = project::build(&self.dir, &options)?;
         println!("{}", path.display());
         Ok(())
     }
@@ -105,8 +121,11 @@ pub struct DevArgs {
 impl DevArgs {
     /// Builds the project, then serves it and rebuilds it at each change.
     pub async fn execute(mut self) -> Result<()> {
-        let options = BuildOptions { debug: self.debug };
-        let path = project::build(&self.dir, options)?;
+        let options = BuildOptions {
+            debug: self.debug,
+            out: None,
+        };
+        let path = project::build(&self.dir, &options)?;
         self.serve.plugin = vec![path];
         let config = self.serve.config(None)?;
         let summary = crate::dev::run(self.dir, options, config).await?;

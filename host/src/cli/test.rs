@@ -64,6 +64,10 @@ pub struct TestArgs {
 /// The server's running time per call, so what passes here passes there.
 const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// The least wall-clock time a call gets here unless
+/// `--plugin-wall-timeout` is given.
+const TEST_WALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl TestArgs {
     /// Checks the options and resolves them: the plugin located, its
     /// configuration, grants and limits.
@@ -72,7 +76,7 @@ impl TestArgs {
             // A project: built (the compile cache makes a rebuild of what
             // did not change quick), its fixtures in tests/.
             let project = self.plugin.clone();
-            self.plugin = project::build(&project, BuildOptions::default())?;
+            self.plugin = project::build(&project, &BuildOptions::default())?;
             let fixtures = project.join("tests");
             if self.fixtures.is_none() && fixtures.is_dir() {
                 self.fixtures = Some(fixtures);
@@ -88,7 +92,19 @@ impl TestArgs {
             self.plugin_dir.as_deref(),
         )?;
         let mut specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
-        let limits = offline_limits(&self.sandbox, &mut specs, DEFAULT_PLUGIN_TIMEOUT)?;
+        let mut limits = offline_limits(&self.sandbox, &mut specs, DEFAULT_PLUGIN_TIMEOUT)?;
+        if self.sandbox.plugin_wall_timeout.is_empty() {
+            // The running time is the server's, so a plugin too slow for
+            // it fails here; the wall clock, which counts waiting for a
+            // CPU, is generous unless given, since a busy CI machine is
+            // not a slow plugin.
+            limits.wall_timeout = limits.wall_timeout.max(TEST_WALL_TIMEOUT);
+            for spec in &mut specs {
+                if let Some(wall) = &mut spec.limits.wall_timeout {
+                    *wall = (*wall).max(TEST_WALL_TIMEOUT);
+                }
+            }
+        }
         Ok(TestConfig {
             plugin: specs.remove(0),
             limits,

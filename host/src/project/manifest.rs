@@ -3,7 +3,7 @@
 //!
 //! Owns: [`Manifest`] and its checks. Uses: the embedded contract.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,12 @@ pub const MANIFEST_FILE: &str = "yell-plugin.toml";
 pub enum Language {
     /// Rust, with the `yell-plugin` crate.
     Rust,
+    /// Python, with `yell_plugin.py`, built by componentize-py.
+    Python,
+    /// JavaScript, with `yell_plugin.js`, built by ComponentizeJS.
+    Js,
+    /// C, with `yell_plugin.h`, built by Debian's clang for wasm32-wasi.
+    C,
 }
 
 impl Language {
@@ -26,6 +32,9 @@ impl Language {
     pub fn name(self) -> &'static str {
         match self {
             Language::Rust => "rust",
+            Language::Python => "python",
+            Language::Js => "js",
+            Language::C => "c",
         }
     }
 }
@@ -34,9 +43,15 @@ impl Language {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Tools {
-    /// The wit-bindgen of the Rust SDK.
+    /// The wit-bindgen of the Rust SDK, or of the C SDK's bindings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wit_bindgen: Option<String>,
+    /// The componentize-py that builds a Python project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub componentize_py: Option<String>,
+    /// The ComponentizeJS that builds a JavaScript project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub componentize_js: Option<String>,
 }
 
 /// A project's `yell-plugin.toml`.
@@ -48,6 +63,13 @@ pub struct Manifest {
     pub language: Language,
     /// The contract it targets, `yell:plugin@VERSION`.
     pub contract: String,
+    /// Where its SDK is, relative to the project: `sdk` (vendored by
+    /// `new`) unless set. The repository's own plugins share one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdk: Option<PathBuf>,
+    /// Where its contract is, relative to the project: `wit` unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wit: Option<PathBuf>,
     /// The tools it is built with.
     #[serde(default)]
     pub tools: Tools,
@@ -80,6 +102,16 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The SDK's folder, for the project in `dir`.
+    pub fn sdk_dir(&self, dir: &Path) -> PathBuf {
+        dir.join(self.sdk.as_deref().unwrap_or(Path::new("sdk")))
+    }
+
+    /// The contract's folder, for the project in `dir`.
+    pub fn wit_dir(&self, dir: &Path) -> PathBuf {
+        dir.join(self.wit.as_deref().unwrap_or(Path::new("wit")))
+    }
+
     /// The manifest as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a manifest serializes")
@@ -108,8 +140,11 @@ mod tests {
             name: "shout".into(),
             language: Language::Rust,
             contract: contract_package().into(),
+            sdk: None,
+            wit: None,
             tools: Tools {
                 wit_bindgen: Some("0.46.0".into()),
+                ..Tools::default()
             },
         };
         let text = manifest.to_toml();

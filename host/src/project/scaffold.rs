@@ -3,101 +3,16 @@
 //! tree of yell-host), and `--update-sdk`, which refreshes the vendored
 //! SDK and contract of an existing project.
 //!
-//! Owns: the templates and the vendored files. Uses: the manifest, the
+//! Owns: writing a project. Uses: the manifest, the templates, the
 //! embedded contract.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::manifest::{Language, Manifest, Tools, MANIFEST_FILE};
+use super::manifest::{Language, Manifest, MANIFEST_FILE};
+use super::templates::{project_files, sdk_files, tools, RUST_SDK_MANIFEST};
 use crate::embedded::{contract_package, CONTRACT_WIT};
-
-/// The version of wit-bindgen the Rust SDK is built with.
-const RUST_WIT_BINDGEN: &str = "0.46.0";
-
-/// A project's own files (written once, by `new`), `{name}` and
-/// `{contract}` filled in.
-const RUST_PROJECT: &[(&str, &str)] = &[
-    (
-        "Cargo.toml",
-        include_str!("../../templates/rust/Cargo.toml.in"),
-    ),
-    (
-        "src/lib.rs",
-        include_str!("../../templates/rust/src/lib.rs.in"),
-    ),
-    (
-        "tests/lines.in",
-        include_str!("../../templates/rust/tests/lines.in"),
-    ),
-    (
-        "tests/lines.out",
-        include_str!("../../templates/rust/tests/lines.out"),
-    ),
-    (
-        "tests/greeting.in",
-        include_str!("../../templates/rust/tests/greeting.in"),
-    ),
-    (
-        "tests/greeting.out",
-        include_str!("../../templates/rust/tests/greeting.out"),
-    ),
-    (
-        "tests/greeting.config",
-        include_str!("../../templates/rust/tests/greeting.config"),
-    ),
-    (
-        ".gitignore",
-        include_str!("../../templates/rust/gitignore.in"),
-    ),
-    (
-        "README.md",
-        include_str!("../../templates/rust/README.md.in"),
-    ),
-];
-
-/// The Rust SDK's sources, as this binary was built with them.
-const RUST_SDK: &[(&str, &str)] = &[
-    (
-        "sdk/src/lib.rs",
-        include_str!("../../../plugins/sdk/src/lib.rs"),
-    ),
-    (
-        "sdk/src/host.rs",
-        include_str!("../../../plugins/sdk/src/host.rs"),
-    ),
-    (
-        "sdk/src/log.rs",
-        include_str!("../../../plugins/sdk/src/log.rs"),
-    ),
-    (
-        "sdk/src/reply.rs",
-        include_str!("../../../plugins/sdk/src/reply.rs"),
-    ),
-    (
-        "sdk/src/runtime.rs",
-        include_str!("../../../plugins/sdk/src/runtime.rs"),
-    ),
-    (
-        "sdk/src/testing.rs",
-        include_str!("../../../plugins/sdk/src/testing.rs"),
-    ),
-];
-
-/// The vendored SDK's manifest: the repository's inherits from its
-/// workspace, this one stands alone.
-const RUST_SDK_MANIFEST: &str = r#"[package]
-name = "yell-plugin"
-description = "Write a yell-host plugin as one per-line function (vendored by `yell-host new`)"
-version = "0.1.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-memchr = { version = "2", default-features = false, features = ["std"] }
-wit-bindgen = { version = "=0.46.0", default-features = false, features = ["macros", "realloc"] }
-"#;
 
 /// Makes a new project of `language` in `dir` (created if missing; it
 /// must be empty), named `name` or after the folder.
@@ -120,6 +35,8 @@ pub fn create(dir: &Path, language: Language, name: Option<&str>) -> Result<Mani
         name: name.clone(),
         language,
         contract: contract_package().to_string(),
+        sdk: None,
+        wit: None,
         tools: tools(language),
     };
     let fill = |text: &str| {
@@ -138,6 +55,13 @@ pub fn create(dir: &Path, language: Language, name: Option<&str>) -> Result<Mani
 /// this binary's, and its manifest's contract and tool versions.
 pub fn update_sdk(dir: &Path) -> Result<Manifest> {
     let mut manifest = Manifest::read(dir)?;
+    if manifest.sdk.is_some() || manifest.wit.is_some() {
+        bail!(
+            "{}: its SDK and contract are not vendored ({} names where they are): there is nothing to refresh",
+            dir.display(),
+            MANIFEST_FILE
+        );
+    }
     write_vendored(dir, manifest.language)?;
     manifest.contract = contract_package().to_string();
     manifest.tools = tools(manifest.language);
@@ -145,33 +69,17 @@ pub fn update_sdk(dir: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-fn project_files(language: Language) -> &'static [(&'static str, &'static str)] {
-    match language {
-        Language::Rust => RUST_PROJECT,
-    }
-}
-
-fn tools(language: Language) -> Tools {
-    match language {
-        Language::Rust => Tools {
-            wit_bindgen: Some(RUST_WIT_BINDGEN.to_string()),
-        },
-    }
-}
-
 /// The SDK and the contract, as this binary carries them.
 fn write_vendored(dir: &Path, language: Language) -> Result<()> {
     write(dir, "wit/plugin.wit", CONTRACT_WIT)?;
-    match language {
-        Language::Rust => {
-            write(dir, "sdk/Cargo.toml", RUST_SDK_MANIFEST)?;
-            for (path, text) in RUST_SDK {
-                // The repository's SDK finds the contract two folders up;
-                // the vendored one, beside it in the project.
-                let text = text.replace("path: \"../../wit\"", "path: \"../wit\"");
-                write(dir, path, &text)?;
-            }
-        }
+    if language == Language::Rust {
+        write(dir, "sdk/Cargo.toml", RUST_SDK_MANIFEST)?;
+    }
+    for (path, text) in sdk_files(language) {
+        // The repository's Rust SDK finds the contract two folders up;
+        // the vendored one, beside it in the project.
+        let text = text.replace("path: \"../../wit\"", "path: \"../wit\"");
+        write(dir, path, &text)?;
     }
     Ok(())
 }
@@ -223,14 +131,5 @@ mod tests {
             "my-plugin-2"
         );
         assert!(name_from(Path::new("/tmp/2fast")).is_err());
-    }
-
-    #[test]
-    fn the_vendored_sdk_finds_the_projects_contract() {
-        let lib = RUST_SDK[0].1;
-        assert!(
-            lib.contains("path: \"../../wit\""),
-            "the SDK's generate! moved"
-        );
     }
 }

@@ -22,6 +22,7 @@ const shout = {
     }
     if (text.startsWith('split ')) return text.slice(6).split(' ');
     if (text === 'drop') return null;
+    if (text === 'bug') return undefinedFunction();
     return text.toUpperCase();
   },
   greet() {
@@ -38,6 +39,16 @@ test('replies, errors, logs and addresses', () => {
   host.setPeer('203.0.113.9:4000');
   assert.deepEqual(host.line('who'), ['203.0.113.9:4000']);
   assert.deepEqual(host.takeLogs(), ['info: asked who']);
+});
+
+test('a bug logs its stack once and a refusal none', () => {
+  const host = new TestHost(shout);
+  const results = host.lines(['bug', 'bug', '']);
+  assert.ok(results.every((result) => result instanceof Error));
+  const logs = host.takeLogs();
+  assert.equal(logs.length, 1, logs.join('\n'));
+  assert.match(logs[0], /^warn: transform threw ReferenceError: undefinedFunction is not defined/);
+  assert.match(logs[0], /transform@|at transform|testing\.test\.mjs/);
 });
 
 test('configuration and greetings', () => {

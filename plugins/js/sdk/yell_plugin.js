@@ -12,7 +12,9 @@
 // `transform(line, conn)` returns the reply line (a Uint8Array or a string,
 // encoded as UTF-8), an array (or any iterable) of reply lines (none drops
 // the line, several expand it), or null/undefined to drop it; throwing
-// answers that one line with `ERR plugin: <message>`. It must be synchronous.
+// answers that one line with `ERR plugin: <message>`. A TypeError,
+// ReferenceError, RangeError or SyntaxError is taken for a bug: its stack
+// is also written to the host's log (each distinct one once per instance). It must be synchronous.
 // `conn` (a BigInt) is the connection id, for per-connection state.
 //
 // Optional exports of the app module:
@@ -178,6 +180,27 @@ function guarded(name, body) {
   };
 }
 
+// The stacks already logged (bounded: a bug on every line logs each
+// distinct stack once, not once per line).
+const loggedStacks = new Set();
+const MAX_LOGGED_STACKS = 64;
+
+function isBug(error) {
+  return (
+    error instanceof TypeError ||
+    error instanceof ReferenceError ||
+    error instanceof RangeError ||
+    error instanceof SyntaxError
+  );
+}
+
+function logStack(error) {
+  const text = `${error}\n${error.stack || ''}`.trimEnd();
+  if (loggedStacks.has(text) || loggedStacks.size >= MAX_LOGGED_STACKS) return;
+  loggedStacks.add(text);
+  hostLog('warn', `transform threw ${text}`);
+}
+
 /** The `yell:plugin/transform` interface object for app module `app`. */
 export function plugin(app) {
   const transformLine = app.transform;
@@ -238,6 +261,7 @@ export function plugin(app) {
           out.reply(transformLine(lines.subarray(start, stop), conn));
         } catch (error) {
           out.len = mark;
+          if (isBug(error)) logStack(error);
           errors.push({ line: index, message: messageOf(error) });
         }
         ends.push(out.len);

@@ -22,6 +22,8 @@ class Shout(yell_plugin.Plugin):
             return line[6:].split(b" ")
         if line == b"drop":
             return None
+        if line == b"bug":
+            return {}[line]
         return line.upper()
 
     def greet(self, conn):
@@ -38,6 +40,17 @@ class TestTheSdk(unittest.TestCase):
         host.set_peer("203.0.113.9:4000")
         self.assertEqual(host.line(b"who"), [b"203.0.113.9:4000"])
         self.assertEqual(host.take_logs(), ["info: asked who"])
+
+    def test_a_bug_logs_its_traceback_once_and_a_refusal_none(self):
+        host = TestHost(Shout)
+        results = host.lines([b"bug", b"bug", b""])
+        self.assertTrue(all(isinstance(result, ValueError) for result in results))
+        self.assertEqual(str(results[0]), "b'bug'")
+        logs = host.take_logs()
+        self.assertEqual(len(logs), 1, logs)
+        self.assertTrue(logs[0].startswith("warn: transform raised KeyError:"), logs[0])
+        self.assertIn("Traceback (most recent call last)", logs[0])
+        self.assertIn("in transform", logs[0])
 
     def test_configuration_and_greetings(self):
         self.assertEqual(TestHost(Shout, {"greeting": "hello"}).connect(), [b"hello"])

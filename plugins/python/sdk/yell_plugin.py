@@ -13,7 +13,9 @@ module speaks that batch contract and calls your function once per line:
 A line is bytes without its line ending. The function returns the reply
 line (bytes or str), a list of reply lines (none drops the line, several
 expand it), or None to drop it; raising an exception answers that one line
-with `ERR plugin: <message>`. `componentize-py ... componentize app` finds
+with `ERR plugin: <message>`. A `ValueError` is a refusal; any other
+exception is taken for a bug, and its traceback is also written to the
+host's log (each distinct one once per instance). `componentize-py ... componentize app` finds
 the `Transform` class in the app module.
 
 Under plain CPython (no component), `yell_plugin_testing.TestHost` runs a
@@ -21,7 +23,8 @@ plugin through this same batch code for unit tests, with log lines and
 connection addresses answered by a fake host.
 """
 
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+import traceback
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 try:
     # In the component: the bindings componentize-py generates.
@@ -57,6 +60,20 @@ def peer(conn: int) -> Optional[str]:
     balancer that sends the PROXY protocol), while it is open."""
     found = connection.info(conn)
     return found.peer if found is not None else None
+
+
+# The tracebacks already logged (bounded: a bug on every line logs each
+# distinct traceback once, not once per line).
+_logged_tracebacks: Set[str] = set()
+_MAX_LOGGED_TRACEBACKS = 64
+
+
+def _log_traceback(error: BaseException) -> None:
+    text = "".join(traceback.format_exception(error)).rstrip()
+    if text in _logged_tracebacks or len(_logged_tracebacks) >= _MAX_LOGGED_TRACEBACKS:
+        return
+    _logged_tracebacks.add(text)
+    warn(f"transform raised {type(error).__name__}:\n{text}")
 
 
 # The plugin object `init` set up. The component's exports may be called on
@@ -110,6 +127,8 @@ class Plugin(exports.Transform):
                     output += b"\n"
             except Exception as error:
                 del output[start:]
+                if not isinstance(error, ValueError):
+                    _log_traceback(error)
                 errors.append(types.LineError(index, str(error) or type(error).__name__))
             ends.append(len(output))
         return types.BatchReply(bytes(output), ends, errors)
