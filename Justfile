@@ -3,7 +3,9 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Serve on 127.0.0.1:1234 with the uppercase plugin; extra arguments go to yell-host.
-run *args: build-plugins
+# (The plugins are built with the release host, which the run then uses.)
+run *args:
+    YELL_HOST_BUILD=release scripts/build-plugins.sh
     YELL_PLUGIN_DIR=target/plugins cargo run --release --bin yell-host -- {{args}}
 
 # Compile every plugin crate under plugins/ into a wasm component in target/plugins/.
@@ -11,7 +13,9 @@ build-plugins:
     scripts/build-plugins.sh
 
 # Every test: formatting, lints, unit and integration tests, host and plugin SDK.
-test: build-plugins
+# (The plugins are built with the host the tests build, so it is built once.)
+test:
+    YELL_HOST_BUILD=tests scripts/build-plugins.sh
     scripts/test-tools.sh
     scripts/check-module-edges.py
     cargo fmt --all -- --check

@@ -8,13 +8,14 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// The plugins embedded, by bare name (the default first).
-const EMBEDDED: [&str; 6] = [
+const EMBEDDED: [&str; 7] = [
     "uppercase",
     "reverse",
     "rot13",
     "filter",
     "splitter",
     "counter",
+    "tally",
 ];
 
 fn main() {

@@ -103,10 +103,23 @@ done
 # use it; it embeds the Rust plugins just built), then each project is
 # built into target/plugins/ when its sources, its SDK or the contract
 # changed. Those under plugins/LANG/testing/ are for the tests and go to
-# target/plugins/testing/.
-say "building yell-host, which builds the Python, C and JavaScript plugins"
-cargo build --quiet --manifest-path "$root/Cargo.toml" --bin yell-host
-yell_host="$root/target/debug/yell-host"
+# target/plugins/testing/. YELL_HOST_BUILD says which host build does it:
+# `debug` (the default), `release` (what `just run` serves with), or
+# `tests` (the workspace's tests with it, as `just test` then runs them:
+# one build of the host, not two with different features).
+say "building yell-host (${YELL_HOST_BUILD:-debug}), which builds the Python, C and JavaScript plugins"
+case "${YELL_HOST_BUILD:-debug}" in
+    debug)
+        cargo build --quiet --manifest-path "$root/Cargo.toml" --bin yell-host
+        yell_host="$root/target/debug/yell-host" ;;
+    release)
+        cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin yell-host
+        yell_host="$root/target/release/yell-host" ;;
+    tests)
+        cargo test --quiet --no-run --workspace --manifest-path "$root/Cargo.toml"
+        yell_host="$root/target/debug/yell-host" ;;
+    *) say "YELL_HOST_BUILD=$YELL_HOST_BUILD: debug, release or tests"; exit 1 ;;
+esac
 
 # build_project FOLDER COMPONENT SOURCES...: builds the project in FOLDER
 # into COMPONENT unless it is newer than FOLDER and every one of SOURCES.

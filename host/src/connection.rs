@@ -303,7 +303,8 @@ impl Connection {
         let framer = self.context.framer;
         let mut answered = None;
         loop {
-            let mut batch = match framer.next_batch(&self.read_buffer, eof) {
+            let max_lines = pipeline.max_batch_lines();
+            let mut batch = match framer.next_batch_at_most(&self.read_buffer, eof, max_lines) {
                 Ok(Some(batch)) => batch,
                 Ok(None) => return (answered, false),
                 Err(error @ FrameError::LineTooLong { .. }) => {

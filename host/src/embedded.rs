@@ -14,6 +14,32 @@ include!(concat!(env!("OUT_DIR"), "/embedded_plugins.rs"));
 /// The plugin contract, `wit/plugin.wit`, as this binary serves it.
 pub const CONTRACT_WIT: &str = include_str!("../../wit/plugin.wit");
 
+/// Every file of the contract, by its path under `wit/`: `plugin.wit`
+/// and the packages it uses (`deps/`), which a toolchain needs beside it.
+pub const CONTRACT_FILES: &[(&str, &str)] = &[
+    ("plugin.wit", CONTRACT_WIT),
+    (
+        "deps/keyvalue/store.wit",
+        include_str!("../../wit/deps/keyvalue/store.wit"),
+    ),
+    (
+        "deps/keyvalue/atomic.wit",
+        include_str!("../../wit/deps/keyvalue/atomic.wit"),
+    ),
+    (
+        "deps/keyvalue/batch.wit",
+        include_str!("../../wit/deps/keyvalue/batch.wit"),
+    ),
+    (
+        "deps/keyvalue/watch.wit",
+        include_str!("../../wit/deps/keyvalue/watch.wit"),
+    ),
+    (
+        "deps/keyvalue/world.wit",
+        include_str!("../../wit/deps/keyvalue/world.wit"),
+    ),
+];
+
 /// The contract's package and version (`yell:plugin@0.1.0`), from its
 /// `package` line.
 pub fn contract_package() -> &'static str {
@@ -98,6 +124,38 @@ fn xdg_dir(variable: &str, fallback: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_file_of_the_contract_is_carried() {
+        fn wit_files(dir: &Path, root: &Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    wit_files(&path, root, found);
+                } else if path.extension().is_some_and(|ext| ext == "wit") {
+                    found.push(
+                        path.strip_prefix(root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
+        let mut found = Vec::new();
+        wit_files(&root, &root, &mut found);
+        found.sort();
+        let mut carried: Vec<String> = CONTRACT_FILES
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .collect();
+        carried.sort();
+        assert_eq!(
+            carried, found,
+            "CONTRACT_FILES must list every file of wit/"
+        );
+    }
 
     #[test]
     fn the_contract_names_its_package_and_version() {

@@ -26,6 +26,7 @@ pub mod connection;
 pub mod dev;
 pub mod embedded;
 pub mod error_policy;
+pub mod keyvalue;
 pub mod listener;
 pub mod locate;
 pub mod logging;

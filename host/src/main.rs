@@ -78,6 +78,7 @@ fn main() -> ExitCode {
             Some(Command::Sign(sign)) => sign.execute(),
             Some(Command::Keygen(keygen)) => keygen.execute(),
             Some(Command::Wit(wit)) => wit.execute(),
+            Some(Command::Kv(kv)) => kv.execute().await,
             Some(Command::New(new)) => new.execute(),
             Some(Command::Build(build)) => build.execute(),
             Some(Command::Dev(dev)) => dev.execute().await,

@@ -33,16 +33,22 @@ pub struct PipeConfig {
     pub limits: PluginLimits,
     /// Longest line accepted, without its ending.
     pub max_line_length: usize,
+    /// Plugin state: the store and the buckets granted.
+    pub state: crate::keyvalue::StateConfig,
 }
 
 /// Runs stdin through the chain to stdout; every failure is reported on
 /// stderr with its line number, and the result is an error if any line
 /// failed.
 pub async fn run(config: PipeConfig) -> Result<()> {
-    let runtime = PluginRuntime::new(
+    // A store another process holds is not waited for: a run is short.
+    let store = config.state.open(std::time::Duration::ZERO)?;
+    let state = crate::keyvalue::KeyValueImport::new(store, config.state.grants.clone());
+    let runtime = PluginRuntime::with_imports(
         config.limits,
         CompileCache::open_default(),
         TrustPolicy::default(),
+        vec![std::sync::Arc::new(state)],
     )?;
     let pipeline = Pipeline::load(&runtime, &config.plugins)?;
     let mut session = LineSession::new(

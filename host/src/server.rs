@@ -22,6 +22,7 @@ use yell_runtime::{
 use crate::admin::{self, Admin, AdminConfig};
 use crate::connection::ConnectionContext;
 use crate::error_policy::ErrorPolicy;
+use crate::keyvalue::{KeyValueImport, StateConfig};
 use crate::listener::{ListenOn, Listener};
 use crate::metrics::{self, Metrics};
 use crate::reload::watch::watch_plugin_files;
@@ -68,6 +69,8 @@ pub struct ServerConfig {
     /// Expect a PROXY protocol header (v1 or v2) on every connection,
     /// within this long; `None`: none expected.
     pub proxy_header_timeout: Option<Duration>,
+    /// Plugin state: the backend, its limits, the buckets granted.
+    pub state: StateConfig,
 }
 
 /// Serves until `shutdown` completes, then drains: stops accepting, lets
@@ -127,7 +130,12 @@ impl Server {
                 .map_err(|error| tracing::warn!("compiling plugins without a cache: {error:#}"))
                 .ok()
         });
-        let runtime = PluginRuntime::new(config.limits, cache, config.trust)?;
+        // The state store, opened before anything listens; an embedded
+        // file another process holds is waited for within the drain
+        // timeout (the old process of an upgrade lets go by then).
+        let store = config.state.open(config.drain_timeout)?;
+        let state = Arc::new(KeyValueImport::new(store, config.state.grants.clone()));
+        let runtime = PluginRuntime::with_imports(config.limits, cache, config.trust, vec![state])?;
         if recorder.is_some() {
             runtime.time_calls();
         }
@@ -167,6 +175,7 @@ impl Server {
                     reloads: reloads.clone(),
                     draining: draining.clone(),
                     token: admin_config.token.clone(),
+                    buckets: config.state.grants.clone(),
                 });
                 Some((admin_listener, admin, admin_config))
             }

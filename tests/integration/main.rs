@@ -30,5 +30,6 @@ mod provenance;
 mod scale_out;
 mod serve;
 mod standalone;
+mod state;
 mod ten_thousand;
 mod wasi_sandbox;

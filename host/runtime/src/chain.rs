@@ -55,6 +55,14 @@ impl Pipeline {
         &self.stages
     }
 
+    /// The most lines one batch may hold: the least of the stages'.
+    pub fn max_batch_lines(&self) -> Option<usize> {
+        self.stages
+            .iter()
+            .filter_map(|stage| stage.max_batch_lines())
+            .min()
+    }
+
     /// `uppercase`, or `rot13 → uppercase` for a chain.
     pub fn name(&self) -> &str {
         &self.name

@@ -80,6 +80,27 @@ fn can_run_synchronously(component: &wasmtime::component::Component, engine: &En
         .all(|(name, _)| name.starts_with("yell:plugin/"))
 }
 
+/// The most lines one call of a plugin that uses the embedder's host
+/// imports takes: each of its lines may wait on a store (a commit, a
+/// network round trip), and those waits add up inside one call's
+/// wall-clock ceiling; at this many, a millisecond each stays far below
+/// it.
+pub const HOST_WAITING_BATCH_LINES: usize = 64;
+
+/// Whether `component` imports any of the embedder's `imports`.
+fn imports_added(
+    component: &wasmtime::component::Component,
+    engine: &Engine,
+    imports: &[Arc<dyn HostImport>],
+) -> bool {
+    component.component_type().imports(engine).any(|(name, _)| {
+        imports.iter().any(|import| {
+            name.strip_prefix(import.name())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+    })
+}
+
 /// The process-wide wasm machinery every plugin is compiled and run with.
 pub struct PluginRuntime {
     /// Host functions the embedder added, for every instance's store data.
@@ -250,16 +271,27 @@ impl PluginRuntime {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| {
-            format!(
-                "plugin {shown}: imports something the host does not offer (a plugin may import yell:plugin/log, yell:plugin/connection and WASI 0.2)"
-            )
-        })?;
+                let added: String = self
+                    .imports
+                    .iter()
+                    .map(|import| format!(", {}", import.name()))
+                    .collect();
+                format!(
+                    "plugin {shown}: imports something the host does not offer (a plugin may import yell:plugin/log, yell:plugin/connection, WASI 0.2{added})"
+                )
+            })?;
         let pre = bindings::PluginPre::new(instance_pre)
             .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!("plugin {shown}: is not a {PLUGIN_WORLD} component (wrong exports)")
             })?;
         let name = source.name.clone();
+        let waits_on_host = imports_added(&component, &self.engine, &self.imports);
+        if waits_on_host {
+            tracing::info!(
+                "plugin {shown}: uses a host import: at most {HOST_WAITING_BATCH_LINES} lines per call"
+            );
+        }
         if !spec.grants.is_empty() {
             tracing::info!("plugin {shown}: granted {}", spec.grants.describe());
         }
@@ -282,7 +314,9 @@ impl PluginRuntime {
                 true
             }
             (Isolation::Pooled, false) => {
-                tracing::info!("plugin {shown}: imports WASI: called asynchronously");
+                tracing::info!(
+                    "plugin {shown}: imports WASI or a host import (state): called asynchronously"
+                );
                 false
             }
             (isolation, _) => {
@@ -331,6 +365,7 @@ impl PluginRuntime {
             pool,
             slow_lane: self.slow_lane.clone(),
             pause: SynchronousPause::default(),
+            max_batch_lines: waits_on_host.then_some(HOST_WAITING_BATCH_LINES),
         })
     }
 }

@@ -129,6 +129,29 @@ impl LineFramer {
     /// long is reported only once every line before it was returned, so the
     /// client gets those replies before the error.
     pub fn next_batch(&self, buffer: &[u8], eof: bool) -> Result<Option<Batch>, FrameError> {
+        self.next_batch_within(buffer, eof)
+    }
+
+    /// [`next_batch`](Self::next_batch), of at most `max_lines` lines
+    /// (every whole line there is when `None`); the rest stays for the
+    /// next batch.
+    pub fn next_batch_at_most(
+        &self,
+        buffer: &[u8],
+        eof: bool,
+        max_lines: Option<usize>,
+    ) -> Result<Option<Batch>, FrameError> {
+        if let Some(max) = max_lines.filter(|max| *max > 0) {
+            if let Some(end) = memchr::memchr_iter(b'\n', buffer).nth(max - 1) {
+                if end + 1 < buffer.len() {
+                    return self.next_batch_within(&buffer[..=end], false);
+                }
+            }
+        }
+        self.next_batch_within(buffer, eof)
+    }
+
+    fn next_batch_within(&self, buffer: &[u8], eof: bool) -> Result<Option<Batch>, FrameError> {
         let mut batch = Batch::default();
         let start = match self.count_plain_lines(buffer, &mut batch) {
             Some(start) => start,
@@ -348,6 +371,45 @@ mod tests {
 
     fn framer() -> LineFramer {
         LineFramer::new(MAX)
+    }
+
+    #[test]
+    fn a_batch_of_at_most_n_lines_leaves_the_rest_for_the_next() {
+        let buffer = b"a\r\nb\nc\nd";
+        let first = framer()
+            .next_batch_at_most(buffer, true, Some(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (first.lines, first.consumed, first.unterminated_last),
+            (2, 5, false)
+        );
+        let rest = &buffer[first.consumed..];
+        let second = framer()
+            .next_batch_at_most(rest, true, Some(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (second.lines, second.consumed, second.unterminated_last),
+            (2, 3, true)
+        );
+        // Exactly N lines, or no cap: every line at once.
+        assert_eq!(
+            framer()
+                .next_batch_at_most(b"a\nb\n", false, Some(2))
+                .unwrap()
+                .unwrap()
+                .lines,
+            2
+        );
+        assert_eq!(
+            framer()
+                .next_batch_at_most(buffer, true, None)
+                .unwrap()
+                .unwrap()
+                .lines,
+            4
+        );
     }
 
     fn plugin_input(buffer: &[u8], eof: bool) -> (Batch, Vec<u8>) {

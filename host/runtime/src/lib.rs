@@ -81,7 +81,7 @@ pub use cache::{digest, CompileCache, Digest256};
 pub use chain::Pipeline;
 pub use connections::{Addresses, OpenConnection, OpenConnections};
 pub use deadline::DeadlineExceeded;
-pub use engine::{HostImport, PluginRuntime, PLUGIN_WORLD};
+pub use engine::{HostImport, PluginRuntime, HOST_WAITING_BATCH_LINES, PLUGIN_WORLD};
 pub use failure::{FailureKind, PluginError};
 pub use framing::{
     encode_replies, push_error_line, write_error_text, Batch, FrameError, Framing, LineFramer,

@@ -37,6 +37,11 @@ pub struct Plugin {
     pub(crate) slow_lane: SlowLane,
     /// When its calls may be synchronous again after one was cut.
     pub(crate) pause: SynchronousPause,
+    /// The most lines one call may take: set for a plugin that waits on
+    /// the embedder's host imports (a state store) in each line, so that a
+    /// pipelined batch's waits add up to well within the call's wall-clock
+    /// ceiling.
+    pub(crate) max_batch_lines: Option<usize>,
 }
 
 /// A call moved to the slow lane whose thread went away without answering
@@ -46,6 +51,11 @@ fn ended_without_an_answer() -> PluginError {
 }
 
 impl Plugin {
+    /// The most lines one call may take (`None`: every line read).
+    pub fn max_batch_lines(&self) -> Option<usize> {
+        self.max_batch_lines
+    }
+
     /// The plugin's name in logs: its file name without extension.
     pub fn name(&self) -> &str {
         &self.name

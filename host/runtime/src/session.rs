@@ -133,7 +133,8 @@ impl<'a> LineSession<'a> {
         }
         self.buffer.extend_from_slice(input);
         loop {
-            let mut batch = match self.framer.next_batch(&self.buffer, eof) {
+            let max_lines = self.pipeline.max_batch_lines();
+            let mut batch = match self.framer.next_batch_at_most(&self.buffer, eof, max_lines) {
                 Ok(Some(batch)) => batch,
                 Ok(None) => return,
                 Err(error) => {

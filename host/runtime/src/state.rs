@@ -116,6 +116,12 @@ impl PluginState {
             .find_map(|data| data.downcast_ref::<T>())
     }
 
+    /// The instance's resource table, where a host import keeps the
+    /// handles it gives the plugin.
+    pub fn resources(&mut self) -> &mut wasmtime::component::ResourceTable {
+        &mut self.table
+    }
+
     /// Holds the log lines of the call about to run until
     /// [`release_log_lines`](Self::release_log_lines).
     pub(crate) fn hold_log_lines(&mut self) {

@@ -39,6 +39,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::keyvalue::BucketGrants;
 use crate::metrics::Metrics;
 use crate::reload::{ReloadCause, Reloaded, Reloads};
 pub use access::AdminToken;
@@ -87,6 +88,8 @@ pub struct Admin {
     /// Cancelled when the server starts draining: not ready any more.
     pub draining: CancellationToken,
     pub token: Option<AdminToken>,
+    /// The state buckets granted, shown with each plugin.
+    pub buckets: BucketGrants,
 }
 
 /// Binds the endpoint's address; refuses an address others can reach
@@ -242,6 +245,7 @@ impl Admin {
                     "sha256": digest_hex(plugin.digest()),
                     "pinned": plugin.provenance().pinned,
                     "signed_by": plugin.provenance().signed_by,
+                    "buckets": self.buckets.for_plugin(plugin.name()),
                 })
             })
             .collect();

@@ -11,12 +11,14 @@
 //! checks of the modules it configures.
 
 mod client;
+mod kv;
 mod pipe;
 mod plugin_options;
 mod project;
 mod reload;
 mod serve;
 mod sign;
+mod state_options;
 mod test;
 mod values;
 mod wit;
@@ -24,6 +26,7 @@ mod wit;
 use clap::{Parser, Subcommand};
 
 pub use client::ClientArgs;
+pub use kv::KvArgs;
 pub use pipe::PipeArgs;
 pub use project::{BuildArgs, DevArgs, NewArgs};
 pub use reload::ReloadArgs;
@@ -90,4 +93,7 @@ pub enum Command {
     /// Print the plugin contract (WIT) this binary serves, or write it into
     /// a folder: what a plugin is built against.
     Wit(WitArgs),
+    /// Look inside the plugins' state store: list, get, set, delete, and
+    /// export or import it as JSON lines.
+    Kv(KvArgs),
 }

@@ -10,6 +10,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::plugin_options::{chain_specs, offline_limits, ConfigEntry, SandboxArgs};
+use super::state_options::StateArgs;
 use super::values::parse_byte_size;
 use crate::locate::locate_chain;
 use crate::pipe::PipeConfig;
@@ -40,6 +41,11 @@ pub struct PipeArgs {
     /// the server's).
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    /// State: the store and the buckets granted (in memory unless
+    /// `--keyvalue` names a file).
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// A file's lines take longer than a network batch: a second of running
@@ -53,7 +59,13 @@ impl PipeArgs {
         let paths = locate_chain(&self.plugin, self.plugin_dir.as_deref())?;
         let mut specs = chain_specs(paths, &self.plugin_config, "--plugin-config")?;
         let limits = offline_limits(&self.sandbox, &mut specs, DEFAULT_PLUGIN_TIMEOUT)?;
+        let names: Vec<String> = specs
+            .iter()
+            .map(|spec| yell_runtime::plugin_name(&spec.path))
+            .collect();
+        let state = self.state.offline_config(&names)?;
         Ok(PipeConfig {
+            state,
             plugins: specs,
             limits,
             max_line_length: self.max_line_length,

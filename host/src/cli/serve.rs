@@ -16,6 +16,7 @@ use yell_runtime::{CompileCache, PluginLimits, TrustPolicy, TrustedKey};
 use super::plugin_options::{
     chain_specs, largest_memory, pin_specs, ConfigEntry, PinEntry, SandboxArgs,
 };
+use super::state_options::StateArgs;
 use super::values::{parse_byte_size, ErrorPolicyArg, FramingArg, IsolationArg};
 use crate::admin::access::check_exposure;
 use crate::admin::{AdminConfig, AdminToken};
@@ -206,6 +207,9 @@ pub struct ServeArgs {
     /// through unchanged (`pass`).
     #[arg(long, value_enum, default_value_t = ErrorPolicyArg::Error)]
     pub on_plugin_error: ErrorPolicyArg,
+
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Running time one plugin call may use unless `--plugin-timeout` says
@@ -233,6 +237,11 @@ impl ServeArgs {
             .sandbox
             .time_limits(&mut plugins, DEFAULT_PLUGIN_TIMEOUT)?;
         let largest_memory_bytes = largest_memory(&plugins, memory_bytes);
+        let names: Vec<String> = plugins
+            .iter()
+            .map(|plugin| yell_runtime::plugin_name(&plugin.path))
+            .collect();
+        let state = self.state.config(&names)?;
         let trust = TrustPolicy {
             trusted_keys: self
                 .trusted_key
@@ -301,6 +310,7 @@ impl ServeArgs {
             drain_grace: self.drain_grace,
             drain_timeout: self.drain_timeout,
             proxy_header_timeout: self.proxy_protocol.then_some(self.proxy_header_timeout),
+            state,
         })
     }
 }

@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::plugin_options::{chain_specs, offline_limits, ConfigEntry, SandboxArgs};
+use super::state_options::StateArgs;
 use super::values::parse_byte_size;
 use crate::locate::locate_chain;
 use crate::plugin_test::{ReportFormat, TestConfig};
@@ -59,6 +60,11 @@ pub struct TestArgs {
     /// the server's).
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    /// State: the store and the buckets granted (in memory unless
+    /// `--keyvalue` names a file).
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// The server's running time per call, so what passes here passes there.
@@ -105,7 +111,13 @@ impl TestArgs {
                 }
             }
         }
+        let names: Vec<String> = specs
+            .iter()
+            .map(|spec| yell_runtime::plugin_name(&spec.path))
+            .collect();
+        let state = self.state.offline_config(&names)?;
         Ok(TestConfig {
+            state,
             plugin: specs.remove(0),
             limits,
             max_line_length: self.max_line_length,

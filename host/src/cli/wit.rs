@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::embedded::{contract_package, CONTRACT_WIT};
+use crate::embedded::{contract_package, CONTRACT_FILES, CONTRACT_WIT};
 
 /// Options of `yell-host wit`.
 #[derive(Debug, Clone, Args)]
 pub struct WitArgs {
-    /// Write the contract into this folder (as `plugin.wit`, made if
-    /// missing) instead of printing it.
+    /// Write the contract into this folder (`plugin.wit` and the packages
+    /// it uses, in `deps/`; made if missing) instead of printing
+    /// `plugin.wit`.
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -26,11 +27,18 @@ impl WitArgs {
             print!("{CONTRACT_WIT}");
             return Ok(());
         };
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join("plugin.wit");
-        std::fs::write(&path, CONTRACT_WIT)
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("{} ({})", path.display(), contract_package());
+        for (name, text) in CONTRACT_FILES {
+            let path = dir.join(name);
+            let parent = path.parent().expect("a contract file is in a folder");
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        println!(
+            "{} ({})",
+            dir.join("plugin.wit").display(),
+            contract_package()
+        );
         Ok(())
     }
 }

@@ -28,6 +28,8 @@ pub struct TestConfig {
     pub limits: PluginLimits,
     /// Longest line accepted, without its ending.
     pub max_line_length: usize,
+    /// Plugin state: the store and the buckets granted.
+    pub state: crate::keyvalue::StateConfig,
     /// The folder of NAME.in / NAME.out fixtures, if any.
     pub fixtures: Option<PathBuf>,
     /// How the report is printed on stdout.
@@ -39,10 +41,14 @@ pub struct TestConfig {
 /// Runs every check and prints the report; the result is an error when
 /// the plugin does not load or a check failed (exit code 1).
 pub async fn run(config: TestConfig) -> Result<()> {
-    let runtime = PluginRuntime::new(
+    // A store another process holds is not waited for: a run is short.
+    let store = config.state.open(std::time::Duration::ZERO)?;
+    let state = crate::keyvalue::KeyValueImport::new(store, config.state.grants.clone());
+    let runtime = PluginRuntime::with_imports(
         config.limits,
         CompileCache::open_default(),
         TrustPolicy::default(),
+        vec![std::sync::Arc::new(state)],
     )?;
     let plugin = config.plugin.path.display().to_string();
     let mut cases = Vec::new();

@@ -1,8 +1,8 @@
 //! A Python project's build: componentize-py (installed once into the
 //! shared tool folder) makes a component of `app.py` and the vendored SDK,
-//! with CPython inside. The project's modules are staged first (its `.py`
-//! files and packages, not its tests, `target/` or anything else in the
-//! folder), so only they are bundled.
+//! with CPython inside. The project's modules and the SDK's are staged
+//! first (their `.py` files and packages, not their tests, `__pycache__`,
+//! `target/` or anything else in the folder), so only they are bundled.
 //!
 //! Owns: staging the sources, running componentize-py. Uses: the manifest,
 //! the component step, the tool folder.
@@ -32,6 +32,8 @@ pub fn build(dir: &Path, manifest: &Manifest, options: &BuildOptions) -> Result<
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(&stage).with_context(|| format!("creating {}", stage.display()))?;
     stage_modules(dir, &stage)?;
+    // The SDK's modules too: not its tests or its __pycache__.
+    stage_modules(&manifest.sdk_dir(dir), &stage)?;
     let temporary = temporary_beside(&out);
     let mut componentize = Command::new("python3");
     componentize
@@ -41,8 +43,6 @@ pub fn build(dir: &Path, manifest: &Manifest, options: &BuildOptions) -> Result<
         .arg(manifest.wit_dir(dir))
         .args(["-w", "plugin", "componentize", "app", "-p"])
         .arg(&stage)
-        .arg("-p")
-        .arg(manifest.sdk_dir(dir))
         .arg("-o")
         .arg(&temporary)
         .env("PYTHONPATH", &tool)

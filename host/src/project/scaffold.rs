@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 
 use super::manifest::{Language, Manifest, MANIFEST_FILE};
 use super::templates::{project_files, sdk_files, tools, RUST_SDK_MANIFEST};
-use crate::embedded::{contract_package, CONTRACT_WIT};
+use crate::embedded::{contract_package, CONTRACT_FILES};
 
 /// Makes a new project of `language` in `dir` (created if missing; it
 /// must be empty), named `name` or after the folder.
@@ -71,7 +71,9 @@ pub fn update_sdk(dir: &Path) -> Result<Manifest> {
 
 /// The SDK and the contract, as this binary carries them.
 fn write_vendored(dir: &Path, language: Language) -> Result<()> {
-    write(dir, "wit/plugin.wit", CONTRACT_WIT)?;
+    for (name, text) in CONTRACT_FILES {
+        write(dir, &format!("wit/{name}"), text)?;
+    }
     if language == Language::Rust {
         write(dir, "sdk/Cargo.toml", RUST_SDK_MANIFEST)?;
     }

@@ -238,6 +238,10 @@ const RUST_SDK: &[File] = &[
         include_str!("../../../plugins/sdk/src/runtime.rs"),
     ),
     (
+        "sdk/src/state.rs",
+        include_str!("../../../plugins/sdk/src/state.rs"),
+    ),
+    (
         "sdk/src/testing.rs",
         include_str!("../../../plugins/sdk/src/testing.rs"),
     ),
@@ -303,6 +307,39 @@ const C_SDK: &[File] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_source_file_of_each_sdk_is_vendored() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+        for (language, folder, prefix) in [
+            (Language::Rust, "sdk/src", "sdk/src/"),
+            (Language::Python, "python/sdk", "sdk/"),
+            (Language::Js, "js/sdk", "sdk/"),
+        ] {
+            let mut sources: Vec<String> = std::fs::read_dir(root.join(folder))
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| {
+                    [".rs", ".py", ".js", ".mjs"]
+                        .iter()
+                        .any(|ext| name.ends_with(ext))
+                        && !name.starts_with("test_")
+                        && !name.ends_with(".test.mjs")
+                })
+                .map(|name| format!("{prefix}{name}"))
+                .collect();
+            sources.sort();
+            let mut vendored: Vec<String> = sdk_files(language)
+                .iter()
+                .map(|(path, _)| path.to_string())
+                .collect();
+            vendored.sort();
+            assert_eq!(
+                vendored, sources,
+                "{language:?}: every SDK source is vendored"
+            );
+        }
+    }
 
     #[test]
     fn the_vendored_rust_sdk_finds_the_projects_contract() {

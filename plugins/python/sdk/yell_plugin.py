@@ -23,7 +23,6 @@ plugin through this same batch code for unit tests, with log lines and
 connection addresses answered by a fake host.
 """
 
-import traceback
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 try:
@@ -69,6 +68,10 @@ _MAX_LOGGED_TRACEBACKS = 64
 
 
 def _log_traceback(error: BaseException) -> None:
+    # Imported here, at the first bug: imported at the top, its modules
+    # would be in every component's initial memory (about 1 MB).
+    import traceback
+
     text = "".join(traceback.format_exception(error)).rstrip()
     if text in _logged_tracebacks or len(_logged_tracebacks) >= _MAX_LOGGED_TRACEBACKS:
         return

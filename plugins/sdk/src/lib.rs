@@ -35,11 +35,15 @@ extern crate self as yell_plugin;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "plugin",
+        // The plugin world with the state interfaces: a plugin that never
+        // calls `state` imports none of them (the component keeps only the
+        // imports its module uses), and stays a plain `plugin`.
+        world: "stateful-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_world",
         default_bindings_module: "yell_plugin::bindings",
         runtime_path: "yell_plugin::__wit_bindgen_rt",
+        generate_all,
     });
 }
 
@@ -51,6 +55,7 @@ pub mod log;
 mod reply;
 #[doc(hidden)]
 pub mod runtime;
+pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 

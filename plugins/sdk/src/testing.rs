@@ -164,3 +164,116 @@ fn split_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
         .map(|line| line.strip_suffix(b"\n").unwrap_or(line).to_vec())
         .collect()
 }
+
+/// The in-memory store a plugin's [`crate::state`] calls reach in a
+/// native build: the buckets granted with [`grant_bucket`], per test
+/// thread.
+pub mod state {
+    use std::cell::RefCell;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use crate::state::StateError;
+
+    thread_local! {
+        static GRANTED: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+        static ENTRIES: RefCell<BTreeMap<(String, String), Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// Lets the plugin open bucket `name`, as `--plugin-bucket` does.
+    pub fn grant_bucket(name: &str) {
+        GRANTED.with(|granted| granted.borrow_mut().insert(name.to_string()));
+    }
+
+    /// What `key` of `bucket` holds, for a test to look at.
+    pub fn value(bucket: &str, key: &str) -> Option<Vec<u8>> {
+        ENTRIES.with(|entries| {
+            entries
+                .borrow()
+                .get(&(bucket.to_string(), key.to_string()))
+                .cloned()
+        })
+    }
+
+    /// Empties every bucket and takes every grant back.
+    pub fn reset() {
+        GRANTED.with(|granted| granted.borrow_mut().clear());
+        ENTRIES.with(|entries| entries.borrow_mut().clear());
+    }
+
+    pub(crate) fn open(name: &str) -> Result<(), StateError> {
+        if GRANTED.with(|granted| granted.borrow().contains(name)) {
+            Ok(())
+        } else {
+            Err(StateError::AccessDenied(name.to_string()))
+        }
+    }
+
+    fn entry(bucket: &str, key: &str) -> (String, String) {
+        (bucket.to_string(), key.to_string())
+    }
+
+    pub(crate) fn get(bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(value(bucket, key))
+    }
+
+    pub(crate) fn set(bucket: &str, key: &str, value: &[u8]) -> Result<(), StateError> {
+        ENTRIES.with(|entries| {
+            entries
+                .borrow_mut()
+                .insert(entry(bucket, key), value.to_vec())
+        });
+        Ok(())
+    }
+
+    pub(crate) fn delete(bucket: &str, key: &str) -> Result<(), StateError> {
+        ENTRIES.with(|entries| entries.borrow_mut().remove(&entry(bucket, key)));
+        Ok(())
+    }
+
+    pub(crate) fn exists(bucket: &str, key: &str) -> Result<bool, StateError> {
+        Ok(value(bucket, key).is_some())
+    }
+
+    pub(crate) fn list_keys(
+        bucket: &str,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), StateError> {
+        let keys = ENTRIES.with(|entries| {
+            entries
+                .borrow()
+                .keys()
+                .filter(|(b, key)| b == bucket && cursor.is_none_or(|after| key.as_str() > after))
+                .map(|(_, key)| key.clone())
+                .collect()
+        });
+        Ok((keys, None))
+    }
+
+    pub(crate) fn increment(bucket: &str, key: &str, delta: i64) -> Result<i64, StateError> {
+        let current = match value(bucket, key) {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.parse::<i64>().ok())
+                .ok_or_else(|| StateError::Other(format!("{bucket}/{key} is not a counter")))?,
+        };
+        let new = current
+            .checked_add(delta)
+            .ok_or_else(|| StateError::Other(format!("{bucket}/{key} overflows")))?;
+        set(bucket, key, new.to_string().as_bytes())?;
+        Ok(new)
+    }
+
+    pub(crate) fn compare_and_swap(
+        bucket: &str,
+        key: &str,
+        expected: Option<Vec<u8>>,
+        new: &[u8],
+    ) -> Result<bool, StateError> {
+        if value(bucket, key) != expected {
+            return Ok(false);
+        }
+        set(bucket, key, new)?;
+        Ok(true)
+    }
+}

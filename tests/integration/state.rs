@@ -1,0 +1,471 @@
+//! Plugin state (`wasi:keyvalue`) end to end: the state-probe test plugin
+//! drives every call of `store`, `atomics` and `batch` over TCP against
+//! each backend, with the same answers expected from each; grants, limits
+//! and quotas; the embedded store's durability through `kill -9`; its lock
+//! against a second process, and the upgrade that waits for it; and the
+//! count going on across a live swap.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::harness::{self, assert_mentions, read_line, refused, ServerProcess};
+
+/// Sends `command`, returns the one reply line (without its `\n`).
+fn ask(stream: &mut TcpStream, command: &str) -> String {
+    stream.write_all(format!("{command}\n").as_bytes()).unwrap();
+    read_line(stream).trim_end_matches('\n').to_string()
+}
+
+fn probe_server(keyvalue: &str, extra: &[&str]) -> ServerProcess {
+    let probe = harness::testing_plugin("state-probe");
+    let mut args = vec![
+        "--plugin",
+        probe.as_str(),
+        "--keyvalue",
+        keyvalue,
+        "--plugin-bucket",
+        "b",
+    ];
+    args.extend_from_slice(extra);
+    ServerProcess::start(&args)
+}
+
+/// A conversation with the state-probe plugin.
+struct Script<'a> {
+    stream: TcpStream,
+    backend: &'a str,
+}
+
+impl Script<'_> {
+    fn ask(&mut self, command: &str) -> String {
+        ask(&mut self.stream, command)
+    }
+
+    fn check(&mut self, command: &str, want: &str) {
+        let got = self.ask(command);
+        assert_eq!(got, want, "{}: {command}", self.backend);
+    }
+}
+
+/// The same script, the same answers, whatever the backend.
+fn every_call_on(keyvalue: &str) {
+    let server = probe_server(
+        keyvalue,
+        &[
+            "--keyvalue-max-value",
+            "64",
+            "--keyvalue-quota",
+            "1600:1MiB",
+            "--plugin-bucket",
+            "other",
+        ],
+    );
+    let mut script = Script {
+        stream: server.connect(),
+        backend: keyvalue,
+    };
+    // store
+    script.check("get b k", "none");
+    script.check("set b k v1", "ok");
+    script.check("get b k", "v1");
+    script.check("exists b k", "true");
+    script.check("set b k v2", "ok");
+    script.check("get b k", "v2");
+    script.check("del b k", "ok");
+    script.check("exists b k", "false");
+    script.check("del b k", "ok");
+    // buckets are apart
+    script.check("set other k elsewhere", "ok");
+    script.check("get b k", "none");
+    // atomics: counters are decimal text, whatever the backend
+    script.check("incr b n 5", "5");
+    script.check("incr b n -2", "3");
+    script.check("get b n", "3");
+    script.check("set b word abc", "ok");
+    script.check(
+        "incr b word 1",
+        "error: b/word is not a counter: its value is not a decimal integer",
+    );
+    script.check("cas b c - first", "swapped");
+    script.check("cas b c - again", "failed, now first");
+    script.check("cas b c first second", "swapped");
+    script.check("get b c", "second");
+    script.check("add b a 4", "4");
+    script.check("add b a 3", "7");
+    // batch
+    script.check("setmany b x=1,y=2", "ok");
+    script.check("getmany b x,y,z", "x=1,y=2,z=none");
+    script.check("delmany b x,y", "ok");
+    script.check("getmany b x,y", "x=none,y=none");
+    // list-keys, a page at a time: a, c, k0000..k1499, n, word
+    for chunk in 0..15 {
+        let pairs: Vec<String> = (0..100)
+            .map(|i| format!("k{:04}=v", chunk * 100 + i))
+            .collect();
+        script.check(&format!("setmany b {}", pairs.join(",")), "ok");
+    }
+    script.check("page b", "1000 keys, next k0997");
+    script.check("page b k0997", "504 keys, next end");
+    let all = script.ask("keys b");
+    assert_eq!(all.split(',').count(), 1504, "{keyvalue}");
+    assert!(
+        all.starts_with("a,c,k0000,k0001,"),
+        "{keyvalue}: {}",
+        &all[..40]
+    );
+    assert!(all.ends_with(",k1499,n,word"), "{keyvalue}");
+    // limits: each refused with why, and nothing else lost
+    let long_key = "x".repeat(1025);
+    script.check(
+        &format!("set b {long_key} v"),
+        "error: a key of 1025 bytes is longer than the 1024 allowed (--keyvalue-max-key)",
+    );
+    script.check(
+        &format!("set b k {}", "v".repeat(65)),
+        "error: a value of 65 bytes is longer than the 64 allowed (--keyvalue-max-value)",
+    );
+    // The quota is 1600 keys: 1504 are there, 100 more do not fit, and
+    // none of them is written.
+    let pairs: Vec<String> = (0..100).map(|i| format!("q{i:03}=v")).collect();
+    script.check(
+        &format!("setmany b {}", pairs.join(",")),
+        "error: bucket b is full: at most 1600 keys (--keyvalue-quota)",
+    );
+    script.check("exists b q000", "false");
+    script.check("set b q000 v", "ok");
+    // Not granted.
+    script.check(
+        "open secret",
+        "error: bucket secret: access denied (the operator grants buckets with --plugin-bucket)",
+    );
+    script.check("get b c", "second");
+}
+
+#[test]
+fn every_store_call_answers_the_same_in_memory_and_in_the_embedded_store() {
+    every_call_on("memory:");
+    let dir = harness::scratch("state", "every-call");
+    every_call_on(dir.join("state.redb").to_str().unwrap());
+}
+
+fn tally_server(file: &Path) -> ServerProcess {
+    ServerProcess::start(&[
+        "--plugin",
+        "tally",
+        "--keyvalue",
+        file.to_str().unwrap(),
+        "--plugin-bucket",
+        "tally",
+    ])
+}
+
+/// `count` COUNT lines on each of `clients` connections at once, all sent
+/// before any reply is read: the replies, as numbers.
+fn count_in_parallel(server: &ServerProcess, clients: usize, count: usize) -> Vec<i64> {
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let mut stream = server.connect();
+            std::thread::spawn(move || {
+                let lines = "COUNT\n".repeat(count);
+                stream.write_all(lines.as_bytes()).unwrap();
+                let mut reader = BufReader::new(stream);
+                (0..count)
+                    .map(|_| {
+                        let mut line = String::new();
+                        reader.read_line(&mut line).unwrap();
+                        line.trim_end()
+                            .parse::<i64>()
+                            .unwrap_or_else(|_| panic!("not a total: {line:?}"))
+                    })
+                    .collect::<Vec<i64>>()
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_acknowledged_increment_of_the_embedded_store_survives_kill_9() {
+    let dir = harness::scratch("state", "kill-9");
+    let file = dir.join("state.redb");
+    let server = tally_server(&file);
+    let mut totals = count_in_parallel(&server, 16, 625);
+    // Every total from 1 to 10,000 was answered exactly once.
+    totals.sort_unstable();
+    assert_eq!(totals, (1..=10_000).collect::<Vec<i64>>());
+    let (status, _) = server.stop_with(libc::SIGKILL);
+    assert!(!status.success());
+
+    let server = tally_server(&file);
+    let mut stream = server.connect();
+    assert_eq!(ask(&mut stream, "TOTAL"), "10000");
+    // Killed with increments in flight: what was acknowledged is there;
+    // what was not may be or not, never more than was sent.
+    let mut in_flight = server.connect();
+    in_flight
+        .write_all("COUNT\n".repeat(3000).as_bytes())
+        .unwrap();
+    let mut reader = BufReader::new(in_flight.try_clone().unwrap());
+    let mut acknowledged = 0;
+    for _ in 0..1000 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        acknowledged = line.trim_end().parse::<i64>().unwrap();
+    }
+    let (status, _) = server.stop_with(libc::SIGKILL);
+    assert!(!status.success());
+    let server = tally_server(&file);
+    let total: i64 = ask(&mut server.connect(), "TOTAL").parse().unwrap();
+    assert!(
+        (acknowledged..=13_000).contains(&total),
+        "acknowledged {acknowledged}, total {total}"
+    );
+}
+
+#[test]
+fn a_second_process_waits_for_the_embedded_store_and_an_upgrade_takes_it_over() {
+    let dir = harness::scratch("state", "lock");
+    let file = dir.join("state.redb");
+    let old = tally_server(&file);
+    assert_eq!(ask(&mut old.connect(), "COUNT"), "1");
+    // Another server on the same file gives up after its drain timeout.
+    let message = refused(&[
+        "--plugin",
+        "tally",
+        "--keyvalue",
+        file.to_str().unwrap(),
+        "--plugin-bucket",
+        "tally",
+        "--drain-timeout",
+        "1s",
+    ]);
+    assert_mentions(&message, &["is in use by another process", "redis://"]);
+
+    // An upgrade: the new process starts while the old one serves, and
+    // opens the store once the old one has let go.
+    let mut new = harness::yell_host();
+    new.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--plugin",
+        "tally",
+        "--plugin-bucket",
+        "tally",
+    ])
+    .args([
+        "--keyvalue",
+        file.to_str().unwrap(),
+        "--drain-timeout",
+        "20s",
+    ])
+    .env("NO_COLOR", "1")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null());
+    let mut new = new.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = old.terminate();
+    assert!(status.success());
+    let mut stdout = BufReader::new(new.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .strip_prefix("yell-host listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_string();
+    let mut stream = harness::connect(addr.parse().unwrap());
+    assert_eq!(ask(&mut stream, "COUNT"), "2");
+    let _ = new.kill();
+    let _ = new.wait();
+}
+
+#[test]
+fn the_count_goes_on_across_a_live_swap_and_a_plugin_without_state_stays_synchronous() {
+    let dir = harness::scratch("state", "swap");
+    let live = dir.join("tally.wasm");
+    std::fs::write(&live, harness::plugin_bytes("tally")).unwrap();
+    let server = ServerProcess::start_logging(
+        &[
+            "--plugin",
+            live.to_str().unwrap(),
+            "--keyvalue",
+            "memory:",
+            "--plugin-bucket",
+            "tally",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        "info",
+    );
+    server.wait_for_log(&[
+        "tally.wasm: imports WASI or a host import (state): called asynchronously",
+    ]);
+    // The grants, on the admin endpoint.
+    let (status, body) = harness::http_get(server.metrics_addr(), "/plugins");
+    assert!(status.contains("200"), "{status}");
+    let plugins: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        plugins["plugins"][0]["buckets"],
+        serde_json::json!(["tally"]),
+        "{body}"
+    );
+    let mut stream = server.connect();
+    for want in ["1", "2", "3"] {
+        assert_eq!(ask(&mut stream, "COUNT"), want);
+    }
+    // A new generation of the same plugin: the same bucket, the same count.
+    // (Another build: the same code with a custom section more.)
+    let mut rebuilt = harness::plugin_bytes("tally");
+    rebuilt.extend_from_slice(&[0x00, 0x06, 0x05, b'b', b'u', b'i', b'l', b'd']);
+    harness::deploy_by_rename(&live, &rebuilt);
+    server.wait_for_log(&["plugin generation 2 serving"]);
+    assert_eq!(ask(&mut stream, "COUNT"), "4");
+    assert_eq!(ask(&mut server.connect(), "TOTAL"), "4");
+
+    // The SDK carries the state interfaces, and a plugin that does not
+    // call them imports none: it is still called synchronously.
+    let plain = ServerProcess::start_logging(&["--plugin", "uppercase"], "info");
+    plain.wait_for_log(&[
+        "uppercase.wasm: imports only the host's interfaces: called synchronously",
+    ]);
+}
+
+#[test]
+fn grants_are_checked_at_start() {
+    let message = refused(&["--plugin", "tally", "--plugin-bucket", "nobody:tally"]);
+    assert_mentions(
+        &message,
+        &[
+            "--plugin-bucket nobody:tally",
+            "no plugin of the chain is named nobody",
+        ],
+    );
+    let message = refused(&["--plugin", "tally", "--plugin-bucket", "tally:"]);
+    assert_mentions(&message, &["a bucket name is"]);
+    let message = harness::refused_with(
+        2,
+        &["--plugin", "tally", "--keyvalue", "redis://127.0.0.1:1"],
+    );
+    assert_mentions(&message, &["no Redis backend yet"]);
+}
+
+#[test]
+fn compare_and_swap_under_contention_loses_no_update_in_the_embedded_store() {
+    let dir = harness::scratch("state", "cas");
+    let server = probe_server(dir.join("state.redb").to_str().unwrap(), &[]);
+    // 16 connections, each 1,000 read-modify-write increments of one key
+    // through compare-and-swap retries, all at once (each waiting for its
+    // answer, as a client reading what it wrote does).
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let mut stream = server.connect();
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    let answer = ask(&mut stream, "add b hot 1");
+                    assert!(answer.parse::<i64>().is_ok(), "{answer:?}");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(ask(&mut server.connect(), "get b hot"), "16000");
+}
+
+/// `yell-host kv ARGS` with `input` on stdin: (exit code, stdout, stderr).
+fn kv(args: &[&str], input: &[u8]) -> (Option<i32>, String, String) {
+    let mut child = harness::yell_host()
+        .arg("kv")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn operators_look_inside_and_move_a_store_with_kv() {
+    let dir = harness::scratch("state", "kv");
+    let file = dir.join("state.redb");
+    let store = file.to_str().unwrap();
+    // What a plugin wrote is there for the operator.
+    {
+        let server = tally_server(&file);
+        let mut stream = server.connect();
+        for _ in 0..3 {
+            ask(&mut stream, "COUNT");
+        }
+        server.terminate();
+    }
+    assert_eq!(
+        kv(&["--keyvalue", store, "list"], b""),
+        (Some(0), "tally\n".into(), String::new())
+    );
+    assert_eq!(
+        kv(&["--keyvalue", store, "list", "tally"], b"").1,
+        "count\n"
+    );
+    assert_eq!(
+        kv(&["--keyvalue", store, "get", "tally", "count"], b"").1,
+        "3"
+    );
+    assert_eq!(
+        kv(
+            &["--keyvalue", store, "set", "notes", "bin"],
+            b"\xff\x00raw"
+        )
+        .0,
+        Some(0)
+    );
+    let (code, _, stderr) = kv(&["--keyvalue", store, "get", "notes", "missing"], b"");
+    assert_eq!(code, Some(1));
+    assert_mentions(&stderr, &["notes/missing is not set"]);
+
+    // Exported, imported into another file: the same bytes.
+    let (code, export, _) = kv(&["--keyvalue", store, "export"], b"");
+    assert_eq!(code, Some(0));
+    assert_mentions(
+        &export,
+        &[
+            r#"{"bucket":"tally","key":"count","value":"3"}"#,
+            r#""hex":"ff00726177""#,
+        ],
+    );
+    let moved = dir.join("moved.redb");
+    let moved = moved.to_str().unwrap();
+    let (code, _, stderr) = kv(&["--keyvalue", moved, "import"], export.as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_mentions(&stderr, &["imported 2 keys"]);
+    assert_mentions(
+        &kv(&["--keyvalue", moved, "export", "notes"], b"").1,
+        &[r#""hex":"ff00726177""#],
+    );
+    // A line that is not an entry is named.
+    let (code, _, stderr) = kv(
+        &["--keyvalue", moved, "import"],
+        b"{\"bucket\":\"b\",\"key\":\"k\",\"value\":\"v\"}\nnot json\n",
+    );
+    assert_eq!(code, Some(1));
+    assert_mentions(&stderr, &["line 2: not an entry"]);
+    // A server on the moved store counts on from there.
+    let server = tally_server(Path::new(moved));
+    assert_eq!(ask(&mut server.connect(), "COUNT"), "4");
+    // While a server holds the file, kv says so.
+    let (code, _, stderr) = kv(&["--keyvalue", moved, "list"], b"");
+    assert_eq!(code, Some(1));
+    assert_mentions(&stderr, &["is in use by another process"]);
+}
