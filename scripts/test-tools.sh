@@ -17,3 +17,5 @@ ensure_debian_command haproxy haproxy
 ensure_debian_command systemd-analyze systemd
 # tests/integration/deploy.rs: PyYAML reads the Kubernetes manifest.
 python3 -c 'import yaml' 2>/dev/null || pip_install_pinned pyyaml
+# tests/integration/state.rs: the fleet's state store, a real Redis.
+ensure_debian_command redis-server redis-server

@@ -18,6 +18,7 @@
 # | pyyaml | 6.0.3 | PyYAML for the tests (hash in tools-requirements.txt) |
 # | systemd-analyze (package systemd) | Debian's (not pinned, as below) | Debian bookworm, for the tests: checks the example units |
 # | haproxy | Debian's (not pinned, as below) | Debian bookworm, for the tests: a real load balancer sending the PROXY protocol |
+# | redis-server | Debian's (not pinned, as below) | Debian bookworm, for the tests: the state store a fleet shares (7.0.15 seen) |
 # | promtool (package prometheus) | Debian's (not pinned, as below) | Debian bookworm, for the tests: `promtool check metrics` on a real scrape |
 # | rustc-web, cargo-web, rust-web-src | 1.96.0+dfsg1-1~deb12u2 (seen) | Debian bookworm; not pinned by version, since Debian replaces a package version with its security update: the version installed is printed |
 

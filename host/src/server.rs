@@ -133,7 +133,7 @@ impl Server {
         // The state store, opened before anything listens; an embedded
         // file another process holds is waited for within the drain
         // timeout (the old process of an upgrade lets go by then).
-        let store = config.state.open(config.drain_timeout)?;
+        let store = config.state.open(config.drain_timeout).await?;
         let state = Arc::new(KeyValueImport::new(store, config.state.grants.clone()));
         let runtime = PluginRuntime::with_imports(config.limits, cache, config.trust, vec![state])?;
         if recorder.is_some() {

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{self, assert_mentions, read_line, refused, ServerProcess};
+use crate::harness::{self, assert_mentions, read_line, refused, RedisServer, ServerProcess};
 
 /// Sends `command`, returns the one reply line (without its `\n`).
 fn ask(stream: &mut TcpStream, command: &str) -> String {
@@ -144,10 +144,12 @@ fn every_call_on(keyvalue: &str) {
 }
 
 #[test]
-fn every_store_call_answers_the_same_in_memory_and_in_the_embedded_store() {
+fn every_store_call_answers_the_same_in_memory_in_the_embedded_store_and_in_redis() {
     every_call_on("memory:");
     let dir = harness::scratch("state", "every-call");
     every_call_on(dir.join("state.redb").to_str().unwrap());
+    let redis = RedisServer::start(dir);
+    every_call_on(&redis.url());
 }
 
 fn tally_server(file: &Path) -> ServerProcess {
@@ -347,11 +349,27 @@ fn grants_are_checked_at_start() {
     );
     let message = refused(&["--plugin", "tally", "--plugin-bucket", "tally:"]);
     assert_mentions(&message, &["a bucket name is"]);
-    let message = harness::refused_with(
-        2,
-        &["--plugin", "tally", "--keyvalue", "redis://127.0.0.1:1"],
+    let message = refused(&[
+        "--plugin",
+        "tally",
+        "--keyvalue",
+        "rediss://:secret@127.0.0.1:1",
+    ]);
+    assert_mentions(&message, &["Redis over TLS is not in this build"]);
+    assert!(!message.contains("secret"), "{message}");
+    // No Redis there: the server does not start, and says where it looked.
+    let message = refused(&[
+        "--plugin",
+        "tally",
+        "--keyvalue",
+        "redis://127.0.0.1:1",
+        "--plugin-bucket",
+        "tally",
+    ]);
+    assert_mentions(
+        &message,
+        &["connecting to the state store redis://127.0.0.1:1"],
     );
-    assert_mentions(&message, &["no Redis backend yet"]);
 }
 
 #[test]
@@ -468,4 +486,123 @@ fn operators_look_inside_and_move_a_store_with_kv() {
     let (code, _, stderr) = kv(&["--keyvalue", moved, "list"], b"");
     assert_eq!(code, Some(1));
     assert_mentions(&stderr, &["is in use by another process"]);
+}
+
+fn tally_on_redis(redis: &RedisServer) -> ServerProcess {
+    ServerProcess::start(&[
+        "--plugin",
+        "tally",
+        "--keyvalue",
+        &redis.url(),
+        "--plugin-bucket",
+        "tally",
+    ])
+}
+
+#[test]
+fn two_hosts_on_one_redis_count_exactly_and_cas_loses_no_update_across_them() {
+    let redis = RedisServer::start(harness::scratch("state", "fleet"));
+    let hosts = [tally_on_redis(&redis), tally_on_redis(&redis)];
+    // 8 clients, 5,000 COUNT lines each, spread over both hosts.
+    let threads: Vec<_> = (0..8)
+        .map(|client| {
+            let mut stream = hosts[client % 2].connect();
+            std::thread::spawn(move || {
+                stream.write_all("COUNT\n".repeat(5000).as_bytes()).unwrap();
+                let mut reader = BufReader::new(stream);
+                (0..5000)
+                    .map(|_| {
+                        let mut line = String::new();
+                        reader.read_line(&mut line).unwrap();
+                        line.trim_end()
+                            .parse::<i64>()
+                            .unwrap_or_else(|_| panic!("not a total: {line:?}"))
+                    })
+                    .max()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let last = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(last, 40_000);
+    assert_eq!(ask(&mut hosts[0].connect(), "TOTAL"), "40000");
+    assert_eq!(ask(&mut hosts[1].connect(), "TOTAL"), "40000");
+
+    // Read-modify-write through compare-and-swap, 16 connections over two
+    // hosts on one key: no update lost.
+    let probe = harness::testing_plugin("state-probe");
+    let url = redis.url();
+    let args = [
+        "--plugin",
+        probe.as_str(),
+        "--keyvalue",
+        url.as_str(),
+        "--plugin-bucket",
+        "b",
+    ];
+    let probes = [ServerProcess::start(&args), ServerProcess::start(&args)];
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let mut stream = probes[i % 2].connect();
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    let answer = ask(&mut stream, "add b hot 1");
+                    assert!(answer.parse::<i64>().is_ok(), "{answer:?}");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(ask(&mut probes[1].connect(), "get b hot"), "16000");
+}
+
+#[test]
+fn a_stopped_redis_fails_each_state_call_in_time_and_the_host_recovers_when_it_is_back() {
+    let mut redis = RedisServer::start(harness::scratch("state", "redis-down"));
+    let server = tally_on_redis(&redis);
+    let mut stream = server.connect();
+    assert_eq!(ask(&mut stream, "COUNT"), "1");
+    redis.stop();
+    // Every line gets its error, within the store's timeout and far within
+    // the call's ceiling; a call that needs no store is not held up.
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let answer = ask(&mut stream, "COUNT");
+        assert!(
+            answer.starts_with("ERR plugin: redis redis://127.0.0.1:"),
+            "{answer}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut other = server.connect();
+    assert_eq!(
+        ask(&mut other, "HELLO"),
+        "ERR plugin: expected COUNT or TOTAL"
+    );
+    // Back (with its data): the same host counts on, no restart.
+    redis.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = ask(&mut stream, "COUNT");
+        if answer == "2" {
+            break;
+        }
+        assert!(answer.starts_with("ERR plugin: redis"), "{answer}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reconnection: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ask(&mut other, "TOTAL"), "2");
 }

@@ -19,8 +19,12 @@ use crate::keyvalue::{KeyValueLimits, KeyValueSpec, StateStore};
 pub struct KvArgs {
     /// The store, as the server's --keyvalue takes it [default: the
     /// server's default file, $XDG_STATE_HOME/yell-host/state.redb].
-    #[arg(long, value_name = "memory:|PATH", value_parser = KeyValueSpec::parse)]
+    #[arg(long, value_name = "memory:|PATH|redis://HOST:PORT", value_parser = KeyValueSpec::parse)]
     pub keyvalue: Option<KeyValueSpec>,
+
+    /// What the deployment's Redis keys begin with, as the server's.
+    #[arg(long, default_value = "yell:")]
+    pub keyvalue_prefix: String,
 
     #[command(subcommand)]
     pub action: KvAction,
@@ -56,6 +60,7 @@ impl KvArgs {
     /// Does it.
     pub async fn execute(self) -> Result<()> {
         let spec = self.keyvalue.unwrap_or_else(KeyValueSpec::default_embedded);
+        spec.check()?;
         if let KeyValueSpec::Embedded(path) = &spec {
             // Reading a store that is not there would make an empty one.
             let writes = matches!(self.action, KvAction::Set { .. } | KvAction::Import);
@@ -67,7 +72,10 @@ impl KvArgs {
             }
         }
         let limits = KeyValueLimits::default();
-        let store = StateStore::new(spec.open(&limits, std::time::Duration::ZERO)?, limits);
+        let backend = spec
+            .open(&limits, std::time::Duration::ZERO, &self.keyvalue_prefix)
+            .await?;
+        let store = StateStore::new(backend, limits);
         let backend = store.backend();
         let mut stdout = std::io::stdout().lock();
         match self.action {

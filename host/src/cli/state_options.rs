@@ -15,11 +15,12 @@ use crate::keyvalue::{BucketGrants, KeyValueLimits, KeyValueSpec, Quota, StateCo
 /// Plugin state (`wasi:keyvalue`).
 #[derive(Debug, Clone, Args)]
 pub struct StateArgs {
-    /// Where plugins' state is kept: `memory:` (this process only), or the
-    /// path of the embedded store's file [default:
+    /// Where plugins' state is kept: `memory:` (this process only),
+    /// `redis://HOST:PORT[/DB]` (shared by a fleet), or the path of the
+    /// embedded store's file [default:
     /// $XDG_STATE_HOME/yell-host/state.redb; memory: for `pipe` and
     /// `test`]. Opened only when a bucket is granted.
-    #[arg(long, value_name = "memory:|PATH", value_parser = KeyValueSpec::parse)]
+    #[arg(long, value_name = "memory:|PATH|redis://HOST:PORT", value_parser = KeyValueSpec::parse)]
     pub keyvalue: Option<KeyValueSpec>,
 
     /// A bucket of state a plugin may open: BUCKET for every plugin of the
@@ -42,9 +43,15 @@ pub struct StateArgs {
     pub keyvalue_max_value: usize,
 
     /// What one bucket may hold: KEYS:SIZE (keys, and bytes of keys and
-    /// values), counted by this process.
+    /// values), counted by the process that owns an embedded store, fleet-wide in
+    /// Redis.
     #[arg(long, default_value = "1000000:1GiB", value_name = "KEYS:SIZE", value_parser = parse_quota)]
     pub keyvalue_quota: Quota,
+
+    /// What every Redis key of this deployment begins with, so that
+    /// deployments sharing one Redis keep apart.
+    #[arg(long, default_value = "yell:")]
+    pub keyvalue_prefix: String,
 }
 
 impl StateArgs {
@@ -68,6 +75,9 @@ impl StateArgs {
         if self.keyvalue_timeout.is_zero() {
             bail!("--keyvalue-timeout must be more than zero");
         }
+        if let Some(spec) = &self.keyvalue {
+            spec.check()?;
+        }
         Ok(StateConfig {
             spec: self.keyvalue.clone().unwrap_or_else(default),
             limits: KeyValueLimits {
@@ -77,6 +87,7 @@ impl StateArgs {
                 quota: self.keyvalue_quota,
             },
             grants: BucketGrants::parse(&self.plugin_bucket, plugins)?,
+            prefix: self.keyvalue_prefix.clone(),
         })
     }
 }

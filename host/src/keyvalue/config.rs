@@ -1,7 +1,7 @@
 //! `--keyvalue`: which backend holds the plugins' state. `memory:` (in
-//! process), `redis://` or `rediss://` (a fleet; not offered by this
-//! build yet, and refused with that said), or a file path for the embedded
-//! store; the default is `$XDG_STATE_HOME/yell-host/state.redb` (else
+//! process), `redis://HOST:PORT[/DB]` (a fleet; `rediss://`, Redis over
+//! TLS, is not in this build and is refused saying so), or a file path for
+//! the embedded store; the default is `$XDG_STATE_HOME/yell-host/state.redb` (else
 //! `~/.local/state/yell-host/state.redb`). Nothing is opened unless some
 //! bucket is granted.
 //!
@@ -18,6 +18,7 @@ use super::backend::KeyValueBackend;
 use super::embedded::EmbeddedBackend;
 use super::grants::BucketGrants;
 use super::memory::MemoryBackend;
+use super::redis_store::{without_password, RedisBackend};
 use super::store::{KeyValueLimits, StateStore};
 
 /// Which backend.
@@ -27,6 +28,8 @@ pub enum KeyValueSpec {
     Memory,
     /// The embedded store in this file.
     Embedded(PathBuf),
+    /// A Redis server, by URL.
+    Redis(String),
 }
 
 impl KeyValueSpec {
@@ -35,10 +38,10 @@ impl KeyValueSpec {
         if value == "memory:" || value == "memory" {
             return Ok(KeyValueSpec::Memory);
         }
+        // Checked by `check`, not here: the argument parser would show a
+        // refused value whole, password included.
         if value.starts_with("redis://") || value.starts_with("rediss://") {
-            bail!(
-                "--keyvalue {value}: this yell-host has no Redis backend yet; use the embedded store (a file path, the default) or memory:"
-            );
+            return Ok(KeyValueSpec::Redis(value.to_string()));
         }
         if value.is_empty() || value.contains("://") {
             bail!("--keyvalue {value:?}: give memory:, or the path of the embedded store's file");
@@ -46,22 +49,51 @@ impl KeyValueSpec {
         Ok(KeyValueSpec::Embedded(PathBuf::from(value)))
     }
 
+    /// Refuses what this build cannot open, without showing a password.
+    pub fn check(&self) -> Result<()> {
+        let KeyValueSpec::Redis(url) = self else {
+            return Ok(());
+        };
+        if url.starts_with("rediss://") {
+            bail!(
+                "--keyvalue {}: Redis over TLS is not in this build; use redis:// (on a private network or through a TLS tunnel)",
+                without_password(url)
+            );
+        }
+        redis::Client::open(url.as_str())
+            .map(|_| ())
+            .map_err(|error| anyhow::anyhow!("--keyvalue {}: {error}", without_password(url)))
+    }
+
     /// The embedded store at its default place.
     pub fn default_embedded() -> KeyValueSpec {
         KeyValueSpec::Embedded(default_state_file())
     }
 
-    /// Opens the backend; an embedded store held by another process is
-    /// waited for up to `wait`.
-    pub fn open(
+    /// Opens the backend: an embedded store held by another process is
+    /// waited for up to `wait`, and so is a Redis that does not answer;
+    /// Redis keys go under `prefix`.
+    pub async fn open(
         &self,
         limits: &KeyValueLimits,
         wait: Duration,
+        prefix: &str,
     ) -> Result<Arc<dyn KeyValueBackend>> {
         Ok(match self {
             KeyValueSpec::Memory => Arc::new(MemoryBackend::new(limits.quota)),
             KeyValueSpec::Embedded(path) => {
-                Arc::new(EmbeddedBackend::open(path, limits.quota, wait)?)
+                let (path, quota) = (path.clone(), limits.quota);
+                let opened =
+                    tokio::task::spawn_blocking(move || EmbeddedBackend::open(&path, quota, wait))
+                        .await
+                        .map_err(anyhow::Error::from)??;
+                Arc::new(opened)
+            }
+            KeyValueSpec::Redis(url) => {
+                // A Redis that is not there fails fast; one that does not
+                // answer is waited for a while, not for the whole drain.
+                let wait = wait.clamp(Duration::from_secs(1), Duration::from_secs(10));
+                Arc::new(RedisBackend::connect(url, prefix, limits.quota, wait).await?)
             }
         })
     }
@@ -72,6 +104,7 @@ impl std::fmt::Display for KeyValueSpec {
         match self {
             KeyValueSpec::Memory => f.write_str("memory:"),
             KeyValueSpec::Embedded(path) => write!(f, "{}", path.display()),
+            KeyValueSpec::Redis(url) => f.write_str(&without_password(url)),
         }
     }
 }
@@ -100,16 +133,19 @@ pub struct StateConfig {
     pub spec: KeyValueSpec,
     pub limits: KeyValueLimits,
     pub grants: BucketGrants,
+    /// What every Redis key begins with: one deployment's keys apart from
+    /// another's on the same Redis.
+    pub prefix: String,
 }
 
 impl StateConfig {
     /// The store, opened when some bucket is granted (`None` otherwise:
     /// nothing is opened, and every open is `access-denied`).
-    pub fn open(&self, wait: Duration) -> Result<Option<Arc<StateStore>>> {
+    pub async fn open(&self, wait: Duration) -> Result<Option<Arc<StateStore>>> {
         if self.grants.is_empty() {
             return Ok(None);
         }
-        let backend = self.spec.open(&self.limits, wait)?;
+        let backend = self.spec.open(&self.limits, wait, &self.prefix).await?;
         tracing::info!(
             "state: {} (buckets {})",
             backend.describe(),
@@ -124,7 +160,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn specs_parse_and_redis_says_it_is_not_here_yet() {
+    fn specs_parse_and_tls_says_it_is_not_here() {
         assert_eq!(
             KeyValueSpec::parse("memory:").unwrap(),
             KeyValueSpec::Memory
@@ -133,10 +169,20 @@ mod tests {
             KeyValueSpec::parse("/var/lib/y/state.redb").unwrap(),
             KeyValueSpec::Embedded("/var/lib/y/state.redb".into())
         );
-        let error = KeyValueSpec::parse("redis://127.0.0.1:6379")
+        assert_eq!(
+            KeyValueSpec::parse("redis://127.0.0.1:6379/2").unwrap(),
+            KeyValueSpec::Redis("redis://127.0.0.1:6379/2".into())
+        );
+        let error = KeyValueSpec::parse("rediss://:secret@host:6380")
+            .unwrap()
+            .check()
             .unwrap_err()
             .to_string();
-        assert!(error.contains("no Redis backend yet"), "{error}");
+        assert!(
+            error.contains("Redis over TLS is not in this build"),
+            "{error}"
+        );
+        assert!(!error.contains("secret"), "{error}");
         assert!(KeyValueSpec::parse("s3://bucket").is_err());
     }
 }

@@ -42,7 +42,7 @@ pub struct TestConfig {
 /// the plugin does not load or a check failed (exit code 1).
 pub async fn run(config: TestConfig) -> Result<()> {
     // A store another process holds is not waited for: a run is short.
-    let store = config.state.open(std::time::Duration::ZERO)?;
+    let store = config.state.open(std::time::Duration::ZERO).await?;
     let state = crate::keyvalue::KeyValueImport::new(store, config.state.grants.clone());
     let runtime = PluginRuntime::with_imports(
         config.limits,

@@ -11,6 +11,7 @@ pub mod in_process;
 pub mod net;
 pub mod paths;
 pub mod process;
+pub mod redis;
 pub mod steady;
 
 pub use commands::{compiled_once, pipe};
@@ -22,4 +23,5 @@ pub use paths::{
     yell_host,
 };
 pub use process::{assert_mentions, refused, refused_with, wait_with_timeout, ServerProcess};
+pub use redis::RedisServer;
 pub use steady::SteadyClient;

@@ -1,0 +1,428 @@
+//! `--keyvalue redis://HOST:PORT[/DB]`: state shared by a fleet of hosts,
+//! on the tokio runtime through the `redis` crate's connection manager
+//! (one multiplexed connection, reconnecting on its own after Redis
+//! restarts; a call while it is down fails, and the store's timeout bounds
+//! every call).
+//!
+//! Keys live under the deployment's prefix (`--keyvalue-prefix`, default
+//! `yell:`): a value at `PREFIX v:BUCKET:KEY`, the bucket's keys in order
+//! in the sorted set `PREFIX i:BUCKET` (so `list-keys` pages by key, as the
+//! other backends do), and what the bucket holds in the hash `PREFIX
+//! u:BUCKET`. Every write is one Lua script, atomic in Redis: the value,
+//! the index and the usage change together, and the quota is checked
+//! against the fleet-wide usage. `increment` is `INCRBY` (decimal text);
+//! compare-and-swap compares and sets in one script (not `WATCH`/`MULTI`,
+//! which belong to a connection and are unsafe on a multiplexed one);
+//! `get-many` is `MGET`.
+//!
+//! Owns: [`RedisBackend`]. Uses: the backend interface.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use redis::aio::ConnectionManager;
+
+use super::backend::{KeyPage, KeyValueBackend, Pending, Quota, StoreError, KEYS_PER_PAGE};
+
+/// Sets keys ARGV[3], ARGV[5], ... (values ARGV[4], ARGV[6], ...) at the
+/// value keys KEYS[3..], within the quota ARGV[1] keys, ARGV[2] bytes;
+/// KEYS[1] is the index, KEYS[2] the usage. All or nothing.
+const SET_MANY: &str = r#"
+local keys = tonumber(redis.call('HGET', KEYS[2], 'keys') or '0')
+local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
+local seen = {}
+for i = 3, #KEYS do
+  local name, value = ARGV[2 * i - 3], ARGV[2 * i - 2]
+  local old = seen[name]
+  if old == nil then
+    if redis.call('EXISTS', KEYS[i]) == 1 then old = redis.call('STRLEN', KEYS[i]) else old = false end
+  end
+  if old then bytes = bytes - old + #value else keys = keys + 1; bytes = bytes + #name + #value end
+  seen[name] = #value
+end
+if keys > tonumber(ARGV[1]) then return redis.error_reply('QUOTA keys') end
+if bytes > tonumber(ARGV[2]) then return redis.error_reply('QUOTA bytes') end
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 2])
+  redis.call('ZADD', KEYS[1], 0, ARGV[2 * i - 3])
+end
+redis.call('HSET', KEYS[2], 'keys', keys, 'bytes', bytes)
+return 1
+"#;
+
+/// Removes the value keys KEYS[3..] (names ARGV[1..]); KEYS[1] is the
+/// index, KEYS[2] the usage.
+const DELETE_MANY: &str = r#"
+local keys, bytes = 0, 0
+for i = 3, #KEYS do
+  local len = redis.call('STRLEN', KEYS[i])
+  if redis.call('DEL', KEYS[i]) == 1 then keys = keys + 1; bytes = bytes + len + #ARGV[i - 2] end
+  redis.call('ZREM', KEYS[1], ARGV[i - 2])
+end
+if keys > 0 then
+  if redis.call('HINCRBY', KEYS[2], 'keys', -keys) <= 0 then redis.call('DEL', KEYS[2])
+  else redis.call('HINCRBY', KEYS[2], 'bytes', -bytes) end
+end
+return keys
+"#;
+
+/// INCRBY of KEYS[1] (name ARGV[1]) by ARGV[2]; KEYS[2] the index, KEYS[3]
+/// the usage, ARGV[3] the quota's keys.
+const INCREMENT: &str = r#"
+local existed = redis.call('EXISTS', KEYS[1]) == 1
+if not existed and tonumber(redis.call('HGET', KEYS[3], 'keys') or '0') + 1 > tonumber(ARGV[3]) then
+  return redis.error_reply('QUOTA keys')
+end
+local before = redis.call('STRLEN', KEYS[1])
+local new = redis.call('INCRBY', KEYS[1], ARGV[2])
+local after = redis.call('STRLEN', KEYS[1])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+if existed then
+  redis.call('HINCRBY', KEYS[3], 'bytes', after - before)
+else
+  redis.call('HINCRBY', KEYS[3], 'keys', 1)
+  redis.call('HINCRBY', KEYS[3], 'bytes', #ARGV[1] + after)
+end
+return new
+"#;
+
+/// Sets KEYS[1] (name ARGV[1]) to ARGV[4] if it holds ARGV[3] (ARGV[2] =
+/// '1'), or does not exist (ARGV[2] = '0'); KEYS[2] the index, KEYS[3]
+/// the usage, ARGV[5], ARGV[6] the quota. 1 if it did, 0 if not.
+const COMPARE_AND_SWAP: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if ARGV[2] == '0' then
+  if current then return 0 end
+elseif (not current) or current ~= ARGV[3] then
+  return 0
+end
+local keys = tonumber(redis.call('HGET', KEYS[3], 'keys') or '0')
+local bytes = tonumber(redis.call('HGET', KEYS[3], 'bytes') or '0')
+if current then bytes = bytes - #current + #ARGV[4] else keys = keys + 1; bytes = bytes + #ARGV[1] + #ARGV[4] end
+if keys > tonumber(ARGV[5]) then return redis.error_reply('QUOTA keys') end
+if bytes > tonumber(ARGV[6]) then return redis.error_reply('QUOTA bytes') end
+redis.call('SET', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('HSET', KEYS[3], 'keys', keys, 'bytes', bytes)
+return 1
+"#;
+
+/// The Redis backend.
+pub struct RedisBackend {
+    url: String,
+    prefix: String,
+    quota: Quota,
+    connection: ConnectionManager,
+    set_many: redis::Script,
+    delete_many: redis::Script,
+    increment: redis::Script,
+    compare_and_swap: redis::Script,
+}
+
+impl RedisBackend {
+    /// Connects to the Redis at `url` (waiting at most `wait`), keys under
+    /// `prefix`, each bucket held to `quota` (fleet-wide).
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        quota: Quota,
+        wait: Duration,
+    ) -> Result<RedisBackend> {
+        let shown = without_password(url);
+        let client = redis::Client::open(url).with_context(|| format!("--keyvalue {shown}"))?;
+        let connection = tokio::time::timeout(wait, ConnectionManager::new(client))
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))
+            .and_then(|connected| connected.map_err(anyhow::Error::from))
+            .with_context(|| format!("connecting to the state store {shown}"))?;
+        Ok(RedisBackend {
+            url: shown,
+            prefix: prefix.to_string(),
+            quota,
+            connection,
+            set_many: redis::Script::new(SET_MANY),
+            delete_many: redis::Script::new(DELETE_MANY),
+            increment: redis::Script::new(INCREMENT),
+            compare_and_swap: redis::Script::new(COMPARE_AND_SWAP),
+        })
+    }
+
+    fn value_key(&self, bucket: &str, key: &str) -> String {
+        format!("{}v:{bucket}:{key}", self.prefix)
+    }
+
+    fn index_key(&self, bucket: &str) -> String {
+        format!("{}i:{bucket}", self.prefix)
+    }
+
+    fn usage_key(&self, bucket: &str) -> String {
+        format!("{}u:{bucket}", self.prefix)
+    }
+
+    /// A Redis error as the plugin hears it: a quota or a counter that is
+    /// not a number is a refusal; anything else names Redis and the cause.
+    fn error(&self, bucket: &str, key: &str, error: redis::RedisError) -> StoreError {
+        let text = error.to_string();
+        let quota = error.code() == Some("QUOTA");
+        if quota && error.detail() == Some("keys") {
+            StoreError::Refused(format!(
+                "bucket {bucket} is full: at most {} keys (--keyvalue-quota)",
+                self.quota.keys
+            ))
+        } else if quota {
+            StoreError::Refused(format!(
+                "bucket {bucket} is full: at most {} bytes of keys and values (--keyvalue-quota)",
+                self.quota.bytes
+            ))
+        } else if text.contains("not an integer") {
+            StoreError::Refused(format!(
+                "{bucket}/{key} is not a counter: its value is not a decimal integer"
+            ))
+        } else if text.contains("overflow") {
+            StoreError::Refused(format!(
+                "{bucket}/{key}: the increment overflows a 64-bit counter"
+            ))
+        } else {
+            StoreError::Backend(format!("redis {}: {text}", self.url))
+        }
+    }
+
+    async fn set_entries(
+        &self,
+        bucket: &str,
+        entries: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.set_many.prepare_invoke();
+        invocation
+            .key(self.index_key(bucket))
+            .key(self.usage_key(bucket));
+        invocation.arg(self.quota.keys).arg(self.quota.bytes);
+        for (key, value) in entries {
+            invocation
+                .key(self.value_key(bucket, key))
+                .arg(key)
+                .arg(value.as_slice());
+        }
+        let first = entries.first().map(|(key, _)| key.as_str()).unwrap_or("");
+        invocation
+            .invoke_async::<i64>(&mut self.connection.clone())
+            .await
+            .map(|_| ())
+            .map_err(|error| self.error(bucket, first, error))
+    }
+
+    async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), StoreError> {
+        let mut invocation = self.delete_many.prepare_invoke();
+        invocation
+            .key(self.index_key(bucket))
+            .key(self.usage_key(bucket));
+        for key in keys {
+            invocation.key(self.value_key(bucket, key)).arg(key);
+        }
+        let first = keys.first().map(String::as_str).unwrap_or("");
+        invocation
+            .invoke_async::<i64>(&mut self.connection.clone())
+            .await
+            .map(|_| ())
+            .map_err(|error| self.error(bucket, first, error))
+    }
+}
+
+impl KeyValueBackend for RedisBackend {
+    fn describe(&self) -> String {
+        format!("redis {}", self.url)
+    }
+
+    fn get<'a>(&'a self, bucket: &'a str, key: &'a str) -> Pending<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            redis::cmd("GET")
+                .arg(self.value_key(bucket, key))
+                .query_async::<Option<Vec<u8>>>(&mut self.connection.clone())
+                .await
+                .map_err(|error| self.error(bucket, key, error))
+        })
+    }
+
+    fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: Vec<u8>) -> Pending<'a, ()> {
+        Box::pin(async move { self.set_entries(bucket, &[(key.to_string(), value)]).await })
+    }
+
+    fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> Pending<'a, ()> {
+        Box::pin(async move { self.delete_keys(bucket, &[key.to_string()]).await })
+    }
+
+    fn exists<'a>(&'a self, bucket: &'a str, key: &'a str) -> Pending<'a, bool> {
+        Box::pin(async move {
+            redis::cmd("EXISTS")
+                .arg(self.value_key(bucket, key))
+                .query_async::<i64>(&mut self.connection.clone())
+                .await
+                .map(|found| found == 1)
+                .map_err(|error| self.error(bucket, key, error))
+        })
+    }
+
+    fn list_keys<'a>(&'a self, bucket: &'a str, after: Option<String>) -> Pending<'a, KeyPage> {
+        Box::pin(async move {
+            let start = match &after {
+                Some(after) => format!("({after}"),
+                None => "-".to_string(),
+            };
+            let mut keys: Vec<String> = redis::cmd("ZRANGEBYLEX")
+                .arg(self.index_key(bucket))
+                .arg(start)
+                .arg("+")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(KEYS_PER_PAGE + 1)
+                .query_async(&mut self.connection.clone())
+                .await
+                .map_err(|error| self.error(bucket, "", error))?;
+            let more = keys.len() > KEYS_PER_PAGE;
+            keys.truncate(KEYS_PER_PAGE);
+            let cursor = if more { keys.last().cloned() } else { None };
+            Ok(KeyPage { keys, cursor })
+        })
+    }
+
+    fn increment<'a>(&'a self, bucket: &'a str, key: &'a str, delta: i64) -> Pending<'a, i64> {
+        Box::pin(async move {
+            self.increment
+                .key(self.value_key(bucket, key))
+                .key(self.index_key(bucket))
+                .key(self.usage_key(bucket))
+                .arg(key)
+                .arg(delta)
+                .arg(self.quota.keys)
+                .invoke_async::<i64>(&mut self.connection.clone())
+                .await
+                .map_err(|error| self.error(bucket, key, error))
+        })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Pending<'a, bool> {
+        Box::pin(async move {
+            let (flag, expected) = match expected {
+                Some(expected) => ("1", expected),
+                None => ("0", Vec::new()),
+            };
+            self.compare_and_swap
+                .key(self.value_key(bucket, key))
+                .key(self.index_key(bucket))
+                .key(self.usage_key(bucket))
+                .arg(key)
+                .arg(flag)
+                .arg(expected)
+                .arg(value)
+                .arg(self.quota.keys)
+                .arg(self.quota.bytes)
+                .invoke_async::<i64>(&mut self.connection.clone())
+                .await
+                .map(|swapped| swapped == 1)
+                .map_err(|error| self.error(bucket, key, error))
+        })
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        bucket: &'a str,
+        keys: Vec<String>,
+    ) -> Pending<'a, Vec<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut mget = redis::cmd("MGET");
+            for key in &keys {
+                mget.arg(self.value_key(bucket, key));
+            }
+            mget.query_async::<Vec<Option<Vec<u8>>>>(&mut self.connection.clone())
+                .await
+                .map_err(|error| self.error(bucket, "", error))
+        })
+    }
+
+    fn set_many<'a>(&'a self, bucket: &'a str, entries: Vec<(String, Vec<u8>)>) -> Pending<'a, ()> {
+        Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(());
+            }
+            self.set_entries(bucket, &entries).await
+        })
+    }
+
+    fn delete_many<'a>(&'a self, bucket: &'a str, keys: Vec<String>) -> Pending<'a, ()> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            self.delete_keys(bucket, &keys).await
+        })
+    }
+
+    fn buckets(&self) -> Pending<'_, Vec<String>> {
+        Box::pin(async move {
+            let pattern = format!("{}i:*", self.prefix);
+            let strip = format!("{}i:", self.prefix);
+            let mut cursor: u64 = 0;
+            let mut names = Vec::new();
+            loop {
+                let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut self.connection.clone())
+                    .await
+                    .map_err(|error| self.error("", "", error))?;
+                names.extend(
+                    found
+                        .into_iter()
+                        .filter_map(|key| key.strip_prefix(&strip).map(str::to_string)),
+                );
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            names.sort();
+            names.dedup();
+            Ok(names)
+        })
+    }
+}
+
+/// `url` with its password (if any) replaced, for logs and errors.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            without_password("redis://:hunter2@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
+        assert_eq!(
+            without_password("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+}
