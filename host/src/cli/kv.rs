@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
+use crate::keyvalue::grants::check_bucket_name;
 use crate::keyvalue::transfer;
 use crate::keyvalue::{KeyValueLimits, KeyValueSpec, StateStore};
 
@@ -70,6 +71,21 @@ impl KvArgs {
                     path.display()
                 );
             }
+        }
+        let bucket = match &self.action {
+            KvAction::List { bucket } => bucket.as_deref(),
+            KvAction::Get { bucket, .. }
+            | KvAction::Set { bucket, .. }
+            | KvAction::Delete { bucket, .. } => Some(bucket.as_str()),
+            KvAction::Export { .. } | KvAction::Import => None,
+        };
+        if let Some(bucket) = bucket {
+            check_bucket_name(bucket)?;
+        }
+        if let KvAction::Export { buckets } = &self.action {
+            buckets
+                .iter()
+                .try_for_each(|bucket| check_bucket_name(bucket))?;
         }
         let limits = KeyValueLimits::default();
         let backend = spec

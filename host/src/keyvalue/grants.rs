@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 /// The buckets granted, to every plugin or to one by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +25,7 @@ impl BucketGrants {
                 Some((plugin, bucket)) => (Some(plugin), bucket),
                 None => (None, value.as_str()),
             };
-            check_bucket_name(bucket, value)?;
+            check_bucket_name(bucket).with_context(|| format!("--plugin-bucket {value}"))?;
             let list = match plugin {
                 Some(plugin) => {
                     if !plugins.iter().any(|name| name == plugin) {
@@ -75,17 +75,16 @@ impl BucketGrants {
     }
 }
 
-/// A bucket name: 1 to 128 letters, digits, `-`, `_` and `.`.
-fn check_bucket_name(bucket: &str, value: &str) -> Result<()> {
+/// A bucket name: 1 to 128 letters, digits, `-`, `_` and `.` (so that it
+/// can be part of a Redis key, and typed in a shell).
+pub fn check_bucket_name(bucket: &str) -> Result<()> {
     let fine = !bucket.is_empty()
         && bucket.len() <= 128
         && bucket
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !fine {
-        bail!(
-            "--plugin-bucket {value}: a bucket name is 1 to 128 letters, digits, '-', '_' and '.'"
-        );
+        bail!("{bucket:?}: a bucket name is 1 to 128 letters, digits, '-', '_' and '.'");
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::backend::KeyValueBackend;
+use super::grants::check_bucket_name;
 
 /// One line of an export.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -101,6 +102,10 @@ pub async fn import(backend: &dyn KeyValueBackend, input: impl BufRead) -> Resul
         let value = entry
             .bytes()
             .with_context(|| format!("line {}", number + 1))?;
+        check_bucket_name(&entry.bucket).with_context(|| format!("line {}", number + 1))?;
+        if entry.key.is_empty() {
+            bail!("line {}: a key cannot be empty", number + 1);
+        }
         backend
             .set(&entry.bucket, &entry.key, value)
             .await
