@@ -141,6 +141,24 @@ fn every_call_on(keyvalue: &str) {
         "error: bucket secret: access denied (the operator grants buckets with --plugin-bucket)",
     );
     script.check("get b c", "second");
+    // Expiry: a key is gone for every call once its time is up, and out of
+    // the listing; a set makes a key last again; 0 expires at once.
+    script.check("ttl other short 300 soon gone", "ok");
+    script.check("get other short", "soon gone");
+    script.check("set other stays v", "ok");
+    script.check("expire other stays 60000", "true");
+    script.check("expire other missing 100", "false");
+    script.check("ttl other relasting 300 x", "ok");
+    script.check("set other relasting y", "ok");
+    std::thread::sleep(Duration::from_millis(700));
+    script.check("get other short", "none");
+    script.check("exists other short", "false");
+    script.check("get other relasting", "y");
+    script.check("get other stays", "v");
+    script.check("keys other", "k,relasting,stays");
+    script.check("expire other stays 0", "true");
+    script.check("get other stays", "none");
+    script.check("keys other", "k,relasting");
 }
 
 #[test]

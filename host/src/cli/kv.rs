@@ -89,7 +89,12 @@ impl KvArgs {
         }
         let limits = KeyValueLimits::default();
         let backend = spec
-            .open(&limits, std::time::Duration::ZERO, &self.keyvalue_prefix)
+            .open(
+                &limits,
+                std::time::Duration::ZERO,
+                &self.keyvalue_prefix,
+                &[],
+            )
             .await?;
         let store = StateStore::new(backend, limits);
         let backend = store.backend();

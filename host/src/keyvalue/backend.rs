@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// What a backend call gives back, later.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -87,6 +88,19 @@ pub trait KeyValueBackend: Send + Sync {
 
     /// Sets `key` to `value`.
     fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: Vec<u8>) -> Pending<'a, ()>;
+
+    /// Sets `key` to `value`, to expire after `ttl` (a later `set` makes
+    /// it last again).
+    fn set_with_ttl<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Pending<'a, ()>;
+
+    /// Makes `key` expire after `ttl` (zero: at once); whether it was set.
+    fn expire<'a>(&'a self, bucket: &'a str, key: &'a str, ttl: Duration) -> Pending<'a, bool>;
 
     /// Removes `key` (nothing if it is not set).
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> Pending<'a, ()>;

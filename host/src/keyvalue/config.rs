@@ -78,6 +78,7 @@ impl KeyValueSpec {
         limits: &KeyValueLimits,
         wait: Duration,
         prefix: &str,
+        buckets: &[String],
     ) -> Result<Arc<dyn KeyValueBackend>> {
         Ok(match self {
             KeyValueSpec::Memory => Arc::new(MemoryBackend::new(limits.quota)),
@@ -93,7 +94,9 @@ impl KeyValueSpec {
                 // A Redis that is not there fails fast; one that does not
                 // answer is waited for a while, not for the whole drain.
                 let wait = wait.clamp(Duration::from_secs(1), Duration::from_secs(10));
-                Arc::new(RedisBackend::connect(url, prefix, limits.quota, wait).await?)
+                let backend = RedisBackend::connect(url, prefix, limits.quota, wait).await?;
+                RedisBackend::sweep_periodically(&backend, buckets.to_vec());
+                backend
             }
         })
     }
@@ -145,7 +148,10 @@ impl StateConfig {
         if self.grants.is_empty() {
             return Ok(None);
         }
-        let backend = self.spec.open(&self.limits, wait, &self.prefix).await?;
+        let backend = self
+            .spec
+            .open(&self.limits, wait, &self.prefix, &self.grants.all_buckets())
+            .await?;
         tracing::info!(
             "state: {} (buckets {})",
             backend.describe(),

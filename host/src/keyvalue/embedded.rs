@@ -12,6 +12,11 @@
 //! one commit. A write refused (its quota, a counter that is not a number)
 //! changes nothing and fails alone.
 //!
+//! A key with a time to live is gone for every read once it expires (each
+//! read checks), and leaves the file (and its bucket's quota) when a write
+//! meets it or when the writer sweeps, once a second, the keys whose time
+//! has come.
+//!
 //! The file is one process's (redb locks it). A second process that finds
 //! it locked waits, up to the wait it is given (the drain timeout, so a
 //! socket-activated upgrade starts once the old process let go), then
@@ -41,6 +46,25 @@ use super::backend::{
 const ENTRIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("entries");
 /// What each bucket holds: bucket → (keys, bytes of keys and values).
 const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
+/// Keys with a time to live: (bucket, key) → when they expire, in
+/// milliseconds since the Unix epoch.
+const EXPIRES: TableDefinition<(&str, &str), u64> = TableDefinition::new("expires");
+/// The same by time, for the sweep: (when, bucket, key).
+const DEADLINES: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("deadlines");
+
+/// How often the writer sweeps expired keys out.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Most keys one sweep removes (the rest wait for the next).
+const MOST_SWEPT: usize = 10_000;
+
+/// Now, in milliseconds since the Unix epoch (the clock expiry is kept in,
+/// so that it means the same after a restart).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_millis() as u64)
+        .unwrap_or(0)
+}
 
 /// Most writes one commit takes.
 const MOST_WRITES_PER_COMMIT: usize = 1024;
@@ -59,9 +83,16 @@ struct Write {
 }
 
 enum WriteOp {
+    /// Sets the entries, lasting (`ttl` None) or to expire after `ttl`.
     Set {
         bucket: String,
         entries: Vec<(String, Vec<u8>)>,
+        ttl: Option<Duration>,
+    },
+    Expire {
+        bucket: String,
+        key: String,
+        ttl: Duration,
     },
     Delete {
         bucket: String,
@@ -83,7 +114,8 @@ enum WriteOp {
 enum Outcome {
     Done,
     Counter(i64),
-    Swapped(bool),
+    /// Whether a swap swapped, or an expire found its key.
+    Yes(bool),
 }
 
 impl EmbeddedBackend {
@@ -115,6 +147,9 @@ impl EmbeddedBackend {
         let txn = db.begin_write().context("opening the state file")?;
         txn.open_table(ENTRIES).context("opening the state file")?;
         txn.open_table(USAGE).context("opening the state file")?;
+        txn.open_table(EXPIRES).context("opening the state file")?;
+        txn.open_table(DEADLINES)
+            .context("opening the state file")?;
         txn.commit().context("opening the state file")?;
         let (writes, queue) = mpsc::channel();
         let writer_db = db.clone();
@@ -148,23 +183,46 @@ impl EmbeddedBackend {
     /// Runs `read` in a read transaction on a blocking thread.
     fn read<'a, T: Send + 'static>(
         &'a self,
-        read: impl FnOnce(
-                &redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
-            ) -> Result<T, redb::Error>
-            + Send
-            + 'static,
+        read: impl FnOnce(&ReadView) -> Result<T, redb::Error> + Send + 'static,
     ) -> Pending<'a, T> {
         let db = self.db.clone();
         Box::pin(async move {
             let result = tokio::task::spawn_blocking(move || {
                 let txn = db.begin_read()?;
-                let table = txn.open_table(ENTRIES)?;
-                read(&table)
+                let view = ReadView {
+                    entries: txn.open_table(ENTRIES)?,
+                    expires: txn.open_table(EXPIRES)?,
+                    now: now_ms(),
+                };
+                read(&view)
             })
             .await
             .map_err(|error| self.backend_error(error))?;
             result.map_err(|error| self.backend_error(error))
         })
+    }
+}
+
+/// What a read sees: the entries, less those expired.
+struct ReadView {
+    entries: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    expires: redb::ReadOnlyTable<(&'static str, &'static str), u64>,
+    now: u64,
+}
+
+impl ReadView {
+    fn expired(&self, bucket: &str, key: &str) -> Result<bool, redb::Error> {
+        Ok(self
+            .expires
+            .get((bucket, key))?
+            .is_some_and(|at| at.value() <= self.now))
+    }
+
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, redb::Error> {
+        if self.expired(bucket, key)? {
+            return Ok(None);
+        }
+        Ok(self.entries.get((bucket, key))?.map(|v| v.value().to_vec()))
     }
 }
 
@@ -175,19 +233,45 @@ impl KeyValueBackend for EmbeddedBackend {
 
     fn get<'a>(&'a self, bucket: &'a str, key: &'a str) -> Pending<'a, Option<Vec<u8>>> {
         let (bucket, key) = (bucket.to_string(), key.to_string());
-        self.read(move |table| {
-            Ok(table
-                .get((bucket.as_str(), key.as_str()))?
-                .map(|v| v.value().to_vec()))
-        })
+        self.read(move |view| view.get(&bucket, &key))
     }
 
     fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: Vec<u8>) -> Pending<'a, ()> {
         let op = WriteOp::Set {
             bucket: bucket.into(),
             entries: vec![(key.into(), value)],
+            ttl: None,
         };
         Box::pin(async move { self.write(op).await.map(|_| ()) })
+    }
+
+    fn set_with_ttl<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Pending<'a, ()> {
+        let op = WriteOp::Set {
+            bucket: bucket.into(),
+            entries: vec![(key.into(), value)],
+            ttl: Some(ttl),
+        };
+        Box::pin(async move { self.write(op).await.map(|_| ()) })
+    }
+
+    fn expire<'a>(&'a self, bucket: &'a str, key: &'a str, ttl: Duration) -> Pending<'a, bool> {
+        let op = WriteOp::Expire {
+            bucket: bucket.into(),
+            key: key.into(),
+            ttl,
+        };
+        Box::pin(async move {
+            match self.write(op).await? {
+                Outcome::Yes(found) => Ok(found),
+                _ => unreachable!("an expire answers whether it found the key"),
+            }
+        })
     }
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> Pending<'a, ()> {
@@ -200,24 +284,29 @@ impl KeyValueBackend for EmbeddedBackend {
 
     fn exists<'a>(&'a self, bucket: &'a str, key: &'a str) -> Pending<'a, bool> {
         let (bucket, key) = (bucket.to_string(), key.to_string());
-        self.read(move |table| Ok(table.get((bucket.as_str(), key.as_str()))?.is_some()))
+        self.read(move |view| Ok(view.get(&bucket, &key)?.is_some()))
     }
 
     fn list_keys<'a>(&'a self, bucket: &'a str, after: Option<String>) -> Pending<'a, KeyPage> {
         let bucket = bucket.to_string();
-        self.read(move |table| {
+        self.read(move |view| {
             let start = match &after {
                 Some(after) => Bound::Excluded((bucket.as_str(), after.as_str())),
                 None => Bound::Included((bucket.as_str(), "")),
             };
             let mut keys = Vec::new();
-            for entry in table.range::<(&str, &str)>((start, Bound::Unbounded))? {
+            for entry in view
+                .entries
+                .range::<(&str, &str)>((start, Bound::Unbounded))?
+            {
                 let (key, _) = entry?;
                 let (in_bucket, key) = key.value();
                 if in_bucket != bucket || keys.len() > KEYS_PER_PAGE {
                     break;
                 }
-                keys.push(key.to_string());
+                if !view.expired(in_bucket, key)? {
+                    keys.push(key.to_string());
+                }
             }
             let more = keys.len() > KEYS_PER_PAGE;
             keys.truncate(KEYS_PER_PAGE);
@@ -255,7 +344,7 @@ impl KeyValueBackend for EmbeddedBackend {
         };
         Box::pin(async move {
             match self.write(op).await? {
-                Outcome::Swapped(swapped) => Ok(swapped),
+                Outcome::Yes(swapped) => Ok(swapped),
                 _ => unreachable!("a swap answers whether it swapped"),
             }
         })
@@ -267,21 +356,14 @@ impl KeyValueBackend for EmbeddedBackend {
         keys: Vec<String>,
     ) -> Pending<'a, Vec<Option<Vec<u8>>>> {
         let bucket = bucket.to_string();
-        self.read(move |table| {
-            keys.iter()
-                .map(|key| {
-                    Ok(table
-                        .get((bucket.as_str(), key.as_str()))?
-                        .map(|v| v.value().to_vec()))
-                })
-                .collect()
-        })
+        self.read(move |view| keys.iter().map(|key| view.get(&bucket, key)).collect())
     }
 
     fn set_many<'a>(&'a self, bucket: &'a str, entries: Vec<(String, Vec<u8>)>) -> Pending<'a, ()> {
         let op = WriteOp::Set {
             bucket: bucket.into(),
             entries,
+            ttl: None,
         };
         Box::pin(async move { self.write(op).await.map(|_| ()) })
     }
@@ -317,22 +399,67 @@ impl KeyValueBackend for EmbeddedBackend {
     }
 }
 
-/// The writer thread: groups the queued writes into one commit each, until
-/// every sender is gone.
+/// The writer thread: groups the queued writes into one commit each, and
+/// sweeps expired keys out once a second, until every sender is gone.
 fn write_until_closed(db: &Database, queue: &mpsc::Receiver<Write>, quota: Quota) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        while group.len() < MOST_WRITES_PER_COMMIT {
-            match queue.try_recv() {
-                Ok(write) => group.push(write),
-                Err(_) => break,
+    let mut swept = Instant::now();
+    loop {
+        let first = match queue.recv_timeout(SWEEP_EVERY) {
+            Ok(first) => Some(first),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        if let Some(first) = first {
+            let mut group = vec![first];
+            while group.len() < MOST_WRITES_PER_COMMIT {
+                match queue.try_recv() {
+                    Ok(write) => group.push(write),
+                    Err(_) => break,
+                }
+            }
+            let outcomes = apply_group(db, &group, quota);
+            for (write, outcome) in group.into_iter().zip(outcomes) {
+                let _ = write.reply.send(outcome);
             }
         }
-        let outcomes = apply_group(db, &group, quota);
-        for (write, outcome) in group.into_iter().zip(outcomes) {
-            let _ = write.reply.send(outcome);
+        if swept.elapsed() >= SWEEP_EVERY {
+            swept = Instant::now();
+            if let Err(error) = sweep(db) {
+                tracing::warn!("state: sweeping expired keys failed: {error}");
+            }
         }
     }
+}
+
+/// Removes the keys whose time has come (at most [`MOST_SWEPT`]).
+fn sweep(db: &Database) -> Result<(), redb::Error> {
+    let now = now_ms();
+    let due: Vec<(String, String)> = {
+        let txn = db.begin_read()?;
+        let deadlines = txn.open_table(DEADLINES)?;
+        let mut due = Vec::new();
+        for row in deadlines.range::<(u64, &str, &str)>(..(now + 1, "", ""))? {
+            let (when, _) = row?;
+            let (_, bucket, key) = when.value();
+            due.push((bucket.to_string(), key.to_string()));
+            if due.len() >= MOST_SWEPT {
+                break;
+            }
+        }
+        due
+    };
+    if due.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut tables = Tables::open(&txn)?;
+        for (bucket, key) in &due {
+            tables.forget_if_expired(bucket, key, now)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 /// Applies `group` in one transaction and commits it: each write's
@@ -341,11 +468,11 @@ fn apply_group(db: &Database, group: &[Write], quota: Quota) -> Vec<Result<Outco
     let applied = (|| -> Result<Vec<Result<Outcome, StoreError>>, redb::Error> {
         let txn = db.begin_write()?;
         let outcomes = {
-            let mut entries = txn.open_table(ENTRIES)?;
-            let mut usage = txn.open_table(USAGE)?;
+            let mut tables = Tables::open(&txn)?;
+            let now = now_ms();
             group
                 .iter()
-                .map(|write| apply(&mut entries, &mut usage, &write.op, quota))
+                .map(|write| tables.apply(&write.op, quota, now))
                 .collect::<Result<Vec<_>, redb::Error>>()?
         };
         txn.commit()?;
@@ -364,104 +491,202 @@ fn apply_group(db: &Database, group: &[Write], quota: Quota) -> Vec<Result<Outco
     }
 }
 
-type Entries<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
-type Usage<'t> = redb::Table<'t, &'static str, (u64, u64)>;
+/// The tables a write changes.
+struct Tables<'t> {
+    entries: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
+    usage: redb::Table<'t, &'static str, (u64, u64)>,
+    expires: redb::Table<'t, (&'static str, &'static str), u64>,
+    deadlines: redb::Table<'t, (u64, &'static str, &'static str), ()>,
+}
 
-/// One write: `Ok(Err(..))` when it is refused (and changed nothing),
-/// `Err` when the store failed.
-fn apply(
-    entries: &mut Entries<'_>,
-    usage: &mut Usage<'_>,
-    op: &WriteOp,
-    quota: Quota,
-) -> Result<Result<Outcome, StoreError>, redb::Error> {
-    match op {
-        WriteOp::Set {
+impl<'t> Tables<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Tables<'t>, redb::Error> {
+        Ok(Tables {
+            entries: txn.open_table(ENTRIES)?,
+            usage: txn.open_table(USAGE)?,
+            expires: txn.open_table(EXPIRES)?,
+            deadlines: txn.open_table(DEADLINES)?,
+        })
+    }
+
+    fn usage_of(&self, bucket: &str) -> Result<(u64, u64), redb::Error> {
+        Ok(self.usage.get(bucket)?.map(|v| v.value()).unwrap_or((0, 0)))
+    }
+
+    fn set_usage(&mut self, bucket: &str, (keys, bytes): (u64, u64)) -> Result<(), redb::Error> {
+        if keys == 0 {
+            self.usage.remove(bucket)?;
+        } else {
+            self.usage.insert(bucket, (keys, bytes))?;
+        }
+        Ok(())
+    }
+
+    /// Makes `key` last (no time to live).
+    fn clear_expiry(&mut self, bucket: &str, key: &str) -> Result<(), redb::Error> {
+        if let Some(when) = self.expires.remove((bucket, key))? {
+            self.deadlines.remove((when.value(), bucket, key))?;
+        }
+        Ok(())
+    }
+
+    fn set_expiry(&mut self, bucket: &str, key: &str, when: u64) -> Result<(), redb::Error> {
+        self.clear_expiry(bucket, key)?;
+        self.expires.insert((bucket, key), when)?;
+        self.deadlines.insert((when, bucket, key), ())?;
+        Ok(())
+    }
+
+    /// Removes `key` and its expiry; whether it was there.
+    fn remove(&mut self, bucket: &str, key: &str) -> Result<bool, redb::Error> {
+        self.clear_expiry(bucket, key)?;
+        let Some(old) = self.entries.remove((bucket, key))?.map(|v| v.value().len()) else {
+            return Ok(false);
+        };
+        let (keys, bytes) = self.usage_of(bucket)?;
+        self.set_usage(
             bucket,
-            entries: new,
-        } => {
-            let (mut keys, mut bytes) = usage
-                .get(bucket.as_str())?
-                .map(|v| v.value())
-                .unwrap_or((0, 0));
-            // Checked as a whole first: a write over the quota writes nothing.
-            let mut seen = std::collections::HashMap::new();
-            for (key, value) in new {
-                let old = match seen.get(key.as_str()) {
-                    Some(len) => Some(*len),
-                    None => entries
-                        .get((bucket.as_str(), key.as_str()))?
-                        .map(|v| v.value().len()),
-                };
-                match old {
-                    Some(old) => bytes = bytes - old as u64 + value.len() as u64,
-                    None => {
-                        keys += 1;
-                        bytes += (key.len() + value.len()) as u64;
+            (
+                keys.saturating_sub(1),
+                bytes.saturating_sub((key.len() + old) as u64),
+            ),
+        )?;
+        Ok(true)
+    }
+
+    /// Removes `key` if its time has come.
+    fn forget_if_expired(&mut self, bucket: &str, key: &str, now: u64) -> Result<(), redb::Error> {
+        let expired = self
+            .expires
+            .get((bucket, key))?
+            .is_some_and(|at| at.value() <= now);
+        if expired {
+            self.remove(bucket, key)?;
+        }
+        Ok(())
+    }
+
+    fn current(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, redb::Error> {
+        Ok(self.entries.get((bucket, key))?.map(|v| v.value().to_vec()))
+    }
+
+    /// Sets `new` within `quota`, all or nothing; `Ok(Err(..))` when
+    /// refused.
+    fn set(
+        &mut self,
+        bucket: &str,
+        new: &[(String, Vec<u8>)],
+        quota: Quota,
+    ) -> Result<Result<(), StoreError>, redb::Error> {
+        let (mut keys, mut bytes) = self.usage_of(bucket)?;
+        // Checked as a whole first: a write over the quota writes nothing.
+        let mut seen = std::collections::HashMap::new();
+        for (key, value) in new {
+            let old = match seen.get(key.as_str()) {
+                Some(len) => Some(*len),
+                None => self
+                    .entries
+                    .get((bucket, key.as_str()))?
+                    .map(|v| v.value().len()),
+            };
+            match old {
+                Some(old) => bytes = bytes - old as u64 + value.len() as u64,
+                None => {
+                    keys += 1;
+                    bytes += (key.len() + value.len()) as u64;
+                }
+            }
+            seen.insert(key.as_str(), value.len());
+        }
+        if let Err(refused) = quota.check(bucket, keys, bytes) {
+            return Ok(Err(refused));
+        }
+        for (key, value) in new {
+            self.entries
+                .insert((bucket, key.as_str()), value.as_slice())?;
+        }
+        self.set_usage(bucket, (keys, bytes))?;
+        Ok(Ok(()))
+    }
+
+    /// One write: `Ok(Err(..))` when it is refused (and changed nothing),
+    /// `Err` when the store failed.
+    fn apply(
+        &mut self,
+        op: &WriteOp,
+        quota: Quota,
+        now: u64,
+    ) -> Result<Result<Outcome, StoreError>, redb::Error> {
+        match op {
+            WriteOp::Set {
+                bucket,
+                entries,
+                ttl,
+            } => {
+                for (key, _) in entries {
+                    self.forget_if_expired(bucket, key, now)?;
+                }
+                if let Err(refused) = self.set(bucket, entries, quota)? {
+                    return Ok(Err(refused));
+                }
+                for (key, _) in entries {
+                    match ttl {
+                        Some(ttl) => self.set_expiry(bucket, key, now + ttl.as_millis() as u64)?,
+                        None => self.clear_expiry(bucket, key)?,
                     }
                 }
-                seen.insert(key.as_str(), value.len());
+                Ok(Ok(Outcome::Done))
             }
-            if let Err(refused) = quota.check(bucket, keys, bytes) {
-                return Ok(Err(refused));
-            }
-            for (key, value) in new {
-                entries.insert((bucket.as_str(), key.as_str()), value.as_slice())?;
-            }
-            usage.insert(bucket.as_str(), (keys, bytes))?;
-            Ok(Ok(Outcome::Done))
-        }
-        WriteOp::Delete { bucket, keys: gone } => {
-            let (mut keys, mut bytes) = usage
-                .get(bucket.as_str())?
-                .map(|v| v.value())
-                .unwrap_or((0, 0));
-            for key in gone {
-                if let Some(old) = entries.remove((bucket.as_str(), key.as_str()))? {
-                    keys = keys.saturating_sub(1);
-                    bytes = bytes.saturating_sub((key.len() + old.value().len()) as u64);
+            WriteOp::Expire { bucket, key, ttl } => {
+                self.forget_if_expired(bucket, key, now)?;
+                if self.current(bucket, key)?.is_none() {
+                    return Ok(Ok(Outcome::Yes(false)));
                 }
+                if ttl.is_zero() {
+                    self.remove(bucket, key)?;
+                } else {
+                    self.set_expiry(bucket, key, now + ttl.as_millis() as u64)?;
+                }
+                Ok(Ok(Outcome::Yes(true)))
             }
-            if keys == 0 {
-                usage.remove(bucket.as_str())?;
-            } else {
-                usage.insert(bucket.as_str(), (keys, bytes))?;
+            WriteOp::Delete { bucket, keys } => {
+                for key in keys {
+                    self.remove(bucket, key)?;
+                }
+                Ok(Ok(Outcome::Done))
             }
-            Ok(Ok(Outcome::Done))
-        }
-        WriteOp::Increment { bucket, key, delta } => {
-            let current = entries
-                .get((bucket.as_str(), key.as_str()))?
-                .map(|v| v.value().to_vec());
-            let new = match parse_counter(bucket, key, current.as_deref())
-                .and_then(|current| add_to_counter(bucket, key, current, *delta))
-            {
-                Ok(new) => new,
-                Err(refused) => return Ok(Err(refused)),
-            };
-            let set = WriteOp::Set {
-                bucket: bucket.clone(),
-                entries: vec![(key.clone(), new.to_string().into_bytes())],
-            };
-            Ok(apply(entries, usage, &set, quota)?.map(|_| Outcome::Counter(new)))
-        }
-        WriteOp::CompareAndSwap {
-            bucket,
-            key,
-            expected,
-            value,
-        } => {
-            let current = entries
-                .get((bucket.as_str(), key.as_str()))?
-                .map(|v| v.value().to_vec());
-            if current != *expected {
-                return Ok(Ok(Outcome::Swapped(false)));
+            WriteOp::Increment { bucket, key, delta } => {
+                self.forget_if_expired(bucket, key, now)?;
+                let current = self.current(bucket, key)?;
+                let new = match parse_counter(bucket, key, current.as_deref())
+                    .and_then(|current| add_to_counter(bucket, key, current, *delta))
+                {
+                    Ok(new) => new,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                // The time to live, if any, stays (as Redis's INCRBY keeps it).
+                let entry = [(key.clone(), new.to_string().into_bytes())];
+                Ok(self
+                    .set(bucket, &entry, quota)?
+                    .map(|()| Outcome::Counter(new)))
             }
-            let set = WriteOp::Set {
-                bucket: bucket.clone(),
-                entries: vec![(key.clone(), value.clone())],
-            };
-            Ok(apply(entries, usage, &set, quota)?.map(|_| Outcome::Swapped(true)))
+            WriteOp::CompareAndSwap {
+                bucket,
+                key,
+                expected,
+                value,
+            } => {
+                self.forget_if_expired(bucket, key, now)?;
+                if self.current(bucket, key)? != *expected {
+                    return Ok(Ok(Outcome::Yes(false)));
+                }
+                let entry = [(key.clone(), value.clone())];
+                if let Err(refused) = self.set(bucket, &entry, quota)? {
+                    return Ok(Err(refused));
+                }
+                self.clear_expiry(bucket, key)?;
+                Ok(Ok(Outcome::Yes(true)))
+            }
         }
     }
 }

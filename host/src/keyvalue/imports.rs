@@ -30,10 +30,11 @@ mod generated {
             world state {
                 import wasi:keyvalue/store@0.2.0-draft2;
                 import wasi:keyvalue/atomics@0.2.0-draft2;
-                import wasi:keyvalue/batch@0.2.0-draft2;
+                                import wasi:keyvalue/batch@0.2.0-draft2;
+                import yell:plugin/expiry@0.1.0;
             }
         ",
-        path: "wit/deps/keyvalue",
+        path: "wit",
         imports: { default: async | trappable },
         with: {
             "wasi:keyvalue/store.bucket": crate::keyvalue::imports::OpenBucket,
@@ -43,6 +44,7 @@ mod generated {
 }
 
 use generated::wasi::keyvalue::{atomics, batch, store};
+use generated::yell::plugin::expiry;
 
 /// A bucket a plugin opened: its name.
 pub struct OpenBucket {
@@ -377,6 +379,54 @@ impl batch::Host for PluginState {
         }
         Ok(store
             .bounded(&plugin, store.backend().delete_many(&name, keys))
+            .await
+            .map_err(other))
+    }
+}
+
+impl expiry::Host for PluginState {
+    async fn set_with_ttl(
+        &mut self,
+        bucket: Resource<OpenBucket>,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: u64,
+    ) -> wasmtime::Result<Result<(), store::Error>> {
+        let (plugin, store, name) = opened(self, &bucket)?;
+        if let Err(refused) = store
+            .check_key(&key)
+            .and_then(|()| store.check_value(&value))
+        {
+            return Ok(Err(other(refused)));
+        }
+        if ttl_ms == 0 {
+            return Ok(Err(store::Error::Other(
+                "a time to live is at least 1 ms".into(),
+            )));
+        }
+        let ttl = std::time::Duration::from_millis(ttl_ms);
+        Ok(store
+            .bounded(
+                &plugin,
+                store.backend().set_with_ttl(&name, &key, value, ttl),
+            )
+            .await
+            .map_err(other))
+    }
+
+    async fn expire(
+        &mut self,
+        bucket: Resource<OpenBucket>,
+        key: String,
+        ttl_ms: u64,
+    ) -> wasmtime::Result<Result<bool, store::Error>> {
+        let (plugin, store, name) = opened(self, &bucket)?;
+        if let Err(refused) = store.check_key(&key) {
+            return Ok(Err(other(refused)));
+        }
+        let ttl = std::time::Duration::from_millis(ttl_ms);
+        Ok(store
+            .bounded(&plugin, store.backend().expire(&name, &key, ttl))
             .await
             .map_err(other))
     }

@@ -8,7 +8,11 @@
 //! `yell:`): a value at `PREFIX v:BUCKET:KEY`, the bucket's keys in order
 //! in the sorted set `PREFIX i:BUCKET` (so `list-keys` pages by key, as the
 //! other backends do), and what the bucket holds in the hash `PREFIX
-//! u:BUCKET`. Every write is one Lua script, atomic in Redis: the value,
+//! u:BUCKET`, with the sizes of the keys that expire in `PREFIX s:BUCKET`
+//! (Redis drops an expired value by itself; the first script that meets
+//! its name in the index then takes it out of the usage, and a sweep of
+//! the granted buckets every 10 s catches the rest). Every write is one
+//! Lua script, atomic in Redis: the value,
 //! the index and the usage change together, and the quota is checked
 //! against the fleet-wide usage. `increment` is `INCRBY` (decimal text);
 //! compare-and-swap compares and sets in one script (not `WATCH`/`MULTI`,
@@ -24,15 +28,31 @@ use redis::aio::ConnectionManager;
 
 use super::backend::{KeyPage, KeyValueBackend, Pending, Quota, StoreError, KEYS_PER_PAGE};
 
-/// Sets keys ARGV[3], ARGV[5], ... (values ARGV[4], ARGV[6], ...) at the
-/// value keys KEYS[3..], within the quota ARGV[1] keys, ARGV[2] bytes;
-/// KEYS[1] is the index, KEYS[2] the usage. All or nothing.
+/// Forgets an expired key that the index and the usage still count: Redis
+/// dropped its value, and its size was kept in the sizes hash.
+const FORGET_EXPIRED: &str = r#"
+local function forget_expired(value_key, index, usage, sizes, name)
+  if redis.call('EXISTS', value_key) == 0 and redis.call('ZSCORE', index, name) then
+    local size = tonumber(redis.call('HGET', sizes, name) or '0')
+    redis.call('ZREM', index, name)
+    redis.call('HDEL', sizes, name)
+    if redis.call('HINCRBY', usage, 'keys', -1) <= 0 then redis.call('DEL', usage)
+    else redis.call('HINCRBY', usage, 'bytes', -size) end
+  end
+end
+"#;
+
+/// Sets the value keys KEYS[4..] (names ARGV[4], ARGV[6], ..., values
+/// ARGV[5], ARGV[7], ...) within the quota ARGV[1] keys, ARGV[2] bytes,
+/// to expire after ARGV[3] ms ('0': lasting). KEYS[1] is the index,
+/// KEYS[2] the usage, KEYS[3] the sizes of expiring keys. All or nothing.
 const SET_MANY: &str = r#"
+for i = 4, #KEYS do forget_expired(KEYS[i], KEYS[1], KEYS[2], KEYS[3], ARGV[2 * i - 4]) end
 local keys = tonumber(redis.call('HGET', KEYS[2], 'keys') or '0')
 local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
 local seen = {}
-for i = 3, #KEYS do
-  local name, value = ARGV[2 * i - 3], ARGV[2 * i - 2]
+for i = 4, #KEYS do
+  local name, value = ARGV[2 * i - 4], ARGV[2 * i - 3]
   local old = seen[name]
   if old == nil then
     if redis.call('EXISTS', KEYS[i]) == 1 then old = redis.call('STRLEN', KEYS[i]) else old = false end
@@ -42,22 +62,32 @@ for i = 3, #KEYS do
 end
 if keys > tonumber(ARGV[1]) then return redis.error_reply('QUOTA keys') end
 if bytes > tonumber(ARGV[2]) then return redis.error_reply('QUOTA bytes') end
-for i = 3, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[2 * i - 2])
-  redis.call('ZADD', KEYS[1], 0, ARGV[2 * i - 3])
+local ttl = tonumber(ARGV[3])
+for i = 4, #KEYS do
+  local name, value = ARGV[2 * i - 4], ARGV[2 * i - 3]
+  if ttl > 0 then
+    redis.call('SET', KEYS[i], value, 'PX', ttl)
+    redis.call('HSET', KEYS[3], name, #name + #value)
+  else
+    redis.call('SET', KEYS[i], value)
+    redis.call('HDEL', KEYS[3], name)
+  end
+  redis.call('ZADD', KEYS[1], 0, name)
 end
 redis.call('HSET', KEYS[2], 'keys', keys, 'bytes', bytes)
 return 1
 "#;
 
-/// Removes the value keys KEYS[3..] (names ARGV[1..]); KEYS[1] is the
-/// index, KEYS[2] the usage.
+/// Removes the value keys KEYS[4..] (names ARGV[1..]); KEYS[1] is the
+/// index, KEYS[2] the usage, KEYS[3] the sizes.
 const DELETE_MANY: &str = r#"
+for i = 4, #KEYS do forget_expired(KEYS[i], KEYS[1], KEYS[2], KEYS[3], ARGV[i - 3]) end
 local keys, bytes = 0, 0
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local len = redis.call('STRLEN', KEYS[i])
-  if redis.call('DEL', KEYS[i]) == 1 then keys = keys + 1; bytes = bytes + len + #ARGV[i - 2] end
-  redis.call('ZREM', KEYS[1], ARGV[i - 2])
+  if redis.call('DEL', KEYS[i]) == 1 then keys = keys + 1; bytes = bytes + len + #ARGV[i - 3] end
+  redis.call('ZREM', KEYS[1], ARGV[i - 3])
+  redis.call('HDEL', KEYS[3], ARGV[i - 3])
 end
 if keys > 0 then
   if redis.call('HINCRBY', KEYS[2], 'keys', -keys) <= 0 then redis.call('DEL', KEYS[2])
@@ -66,9 +96,11 @@ end
 return keys
 "#;
 
-/// INCRBY of KEYS[1] (name ARGV[1]) by ARGV[2]; KEYS[2] the index, KEYS[3]
-/// the usage, ARGV[3] the quota's keys.
+/// INCRBY of KEYS[1] (name ARGV[1]) by ARGV[2] (its time to live, if any,
+/// stays); KEYS[2] the index, KEYS[3] the usage, KEYS[4] the sizes,
+/// ARGV[3] the quota's keys.
 const INCREMENT: &str = r#"
+forget_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 local existed = redis.call('EXISTS', KEYS[1]) == 1
 if not existed and tonumber(redis.call('HGET', KEYS[3], 'keys') or '0') + 1 > tonumber(ARGV[3]) then
   return redis.error_reply('QUOTA keys')
@@ -77,6 +109,7 @@ local before = redis.call('STRLEN', KEYS[1])
 local new = redis.call('INCRBY', KEYS[1], ARGV[2])
 local after = redis.call('STRLEN', KEYS[1])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then redis.call('HSET', KEYS[4], ARGV[1], #ARGV[1] + after) end
 if existed then
   redis.call('HINCRBY', KEYS[3], 'bytes', after - before)
 else
@@ -88,8 +121,10 @@ return new
 
 /// Sets KEYS[1] (name ARGV[1]) to ARGV[4] if it holds ARGV[3] (ARGV[2] =
 /// '1'), or does not exist (ARGV[2] = '0'); KEYS[2] the index, KEYS[3]
-/// the usage, ARGV[5], ARGV[6] the quota. 1 if it did, 0 if not.
+/// the usage, KEYS[4] the sizes, ARGV[5], ARGV[6] the quota. 1 if it
+/// did, 0 if not. The key lasts after (as SET makes it).
 const COMPARE_AND_SWAP: &str = r#"
+forget_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 local current = redis.call('GET', KEYS[1])
 if ARGV[2] == '0' then
   if current then return 0 end
@@ -102,10 +137,57 @@ if current then bytes = bytes - #current + #ARGV[4] else keys = keys + 1; bytes 
 if keys > tonumber(ARGV[5]) then return redis.error_reply('QUOTA keys') end
 if bytes > tonumber(ARGV[6]) then return redis.error_reply('QUOTA bytes') end
 redis.call('SET', KEYS[1], ARGV[4])
+redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 redis.call('HSET', KEYS[3], 'keys', keys, 'bytes', bytes)
 return 1
 "#;
+
+/// Makes KEYS[1] (name ARGV[1]) expire after ARGV[2] ms ('0': now);
+/// KEYS[2] the index, KEYS[3] the usage, KEYS[4] the sizes. 1 if the key
+/// was set, 0 if not.
+const EXPIRE: &str = r#"
+forget_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(ARGV[2]) == 0 then
+  local len = redis.call('STRLEN', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  if redis.call('HINCRBY', KEYS[3], 'keys', -1) <= 0 then redis.call('DEL', KEYS[3])
+  else redis.call('HINCRBY', KEYS[3], 'bytes', -(len + #ARGV[1])) end
+  return 1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[1], #ARGV[1] + redis.call('STRLEN', KEYS[1]))
+return 1
+"#;
+
+/// One page of the index KEYS[1] after ARGV[1] ('-' from the start), at
+/// most ARGV[2] keys, leaving out (and forgetting) expired ones; ARGV[3]
+/// is the prefix of the bucket's value keys, KEYS[2] the usage, KEYS[3]
+/// the sizes.
+const LIST_PAGE: &str = r#"
+local out, start, count = {}, ARGV[1], tonumber(ARGV[2])
+while #out < count do
+  local page = redis.call('ZRANGEBYLEX', KEYS[1], start, '+', 'LIMIT', 0, count)
+  if #page == 0 then break end
+  for _, name in ipairs(page) do
+    local value_key = ARGV[3] .. name
+    if redis.call('EXISTS', value_key) == 1 then
+      if #out < count then table.insert(out, name) end
+    else
+      forget_expired(value_key, KEYS[1], KEYS[2], KEYS[3], name)
+    end
+  end
+  start = '(' .. page[#page]
+end
+return out
+"#;
+
+/// How often the buckets granted are swept of expired keys that no call
+/// met (so they leave the quota).
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// The Redis backend.
 pub struct RedisBackend {
@@ -117,6 +199,13 @@ pub struct RedisBackend {
     delete_many: redis::Script,
     increment: redis::Script,
     compare_and_swap: redis::Script,
+    expire: redis::Script,
+    list_page: redis::Script,
+}
+
+/// A script with the helper every script shares in front.
+fn script(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{FORGET_EXPIRED}{body}"))
 }
 
 impl RedisBackend {
@@ -127,7 +216,7 @@ impl RedisBackend {
         prefix: &str,
         quota: Quota,
         wait: Duration,
-    ) -> Result<RedisBackend> {
+    ) -> Result<std::sync::Arc<RedisBackend>> {
         let shown = without_password(url);
         let client = redis::Client::open(url).with_context(|| format!("--keyvalue {shown}"))?;
         let connection = tokio::time::timeout(wait, ConnectionManager::new(client))
@@ -135,16 +224,78 @@ impl RedisBackend {
             .map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))
             .and_then(|connected| connected.map_err(anyhow::Error::from))
             .with_context(|| format!("connecting to the state store {shown}"))?;
-        Ok(RedisBackend {
+        Ok(std::sync::Arc::new(RedisBackend {
             url: shown,
             prefix: prefix.to_string(),
             quota,
             connection,
-            set_many: redis::Script::new(SET_MANY),
-            delete_many: redis::Script::new(DELETE_MANY),
-            increment: redis::Script::new(INCREMENT),
-            compare_and_swap: redis::Script::new(COMPARE_AND_SWAP),
-        })
+            set_many: script(SET_MANY),
+            delete_many: script(DELETE_MANY),
+            increment: script(INCREMENT),
+            compare_and_swap: script(COMPARE_AND_SWAP),
+            expire: script(EXPIRE),
+            list_page: script(LIST_PAGE),
+        }))
+    }
+
+    /// Sweeps `buckets` of expired keys every [`SWEEP_EVERY`], on the tokio
+    /// runtime, for as long as the backend lives.
+    pub fn sweep_periodically(backend: &std::sync::Arc<RedisBackend>, buckets: Vec<String>) {
+        let weak = std::sync::Arc::downgrade(backend);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(backend) = weak.upgrade() else {
+                    return;
+                };
+                for bucket in &buckets {
+                    let mut after = None;
+                    // A page at a time: each leaves out, and forgets, the
+                    // expired keys it meets.
+                    loop {
+                        match backend.page(bucket, after.take()).await {
+                            Ok(page) => match page.cursor {
+                                Some(next) => after = Some(next),
+                                None => break,
+                            },
+                            Err(error) => {
+                                tracing::debug!("state: sweeping {bucket}: {error}");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    fn sizes_key(&self, bucket: &str) -> String {
+        format!("{}s:{bucket}", self.prefix)
+    }
+
+    /// One page of `bucket`'s live keys after `after`.
+    async fn page(&self, bucket: &str, after: Option<String>) -> Result<KeyPage, StoreError> {
+        let start = match &after {
+            Some(after) => format!("({after}"),
+            None => "-".to_string(),
+        };
+        let mut keys: Vec<String> = self
+            .list_page
+            .key(self.index_key(bucket))
+            .key(self.usage_key(bucket))
+            .key(self.sizes_key(bucket))
+            .arg(start)
+            .arg(KEYS_PER_PAGE + 1)
+            .arg(format!("{}v:{bucket}:", self.prefix))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(|error| self.error(bucket, "", error))?;
+        let more = keys.len() > KEYS_PER_PAGE;
+        keys.truncate(KEYS_PER_PAGE);
+        let cursor = if more { keys.last().cloned() } else { None };
+        Ok(KeyPage { keys, cursor })
     }
 
     fn value_key(&self, bucket: &str, key: &str) -> String {
@@ -191,12 +342,18 @@ impl RedisBackend {
         &self,
         bucket: &str,
         entries: &[(String, Vec<u8>)],
+        ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
         let mut invocation = self.set_many.prepare_invoke();
         invocation
             .key(self.index_key(bucket))
-            .key(self.usage_key(bucket));
-        invocation.arg(self.quota.keys).arg(self.quota.bytes);
+            .key(self.usage_key(bucket))
+            .key(self.sizes_key(bucket));
+        let ttl_ms = ttl.map(|ttl| (ttl.as_millis() as u64).max(1)).unwrap_or(0);
+        invocation
+            .arg(self.quota.keys)
+            .arg(self.quota.bytes)
+            .arg(ttl_ms);
         for (key, value) in entries {
             invocation
                 .key(self.value_key(bucket, key))
@@ -215,7 +372,8 @@ impl RedisBackend {
         let mut invocation = self.delete_many.prepare_invoke();
         invocation
             .key(self.index_key(bucket))
-            .key(self.usage_key(bucket));
+            .key(self.usage_key(bucket))
+            .key(self.sizes_key(bucket));
         for key in keys {
             invocation.key(self.value_key(bucket, key)).arg(key);
         }
@@ -244,7 +402,39 @@ impl KeyValueBackend for RedisBackend {
     }
 
     fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: Vec<u8>) -> Pending<'a, ()> {
-        Box::pin(async move { self.set_entries(bucket, &[(key.to_string(), value)]).await })
+        Box::pin(async move {
+            self.set_entries(bucket, &[(key.to_string(), value)], None)
+                .await
+        })
+    }
+
+    fn set_with_ttl<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Pending<'a, ()> {
+        Box::pin(async move {
+            self.set_entries(bucket, &[(key.to_string(), value)], Some(ttl))
+                .await
+        })
+    }
+
+    fn expire<'a>(&'a self, bucket: &'a str, key: &'a str, ttl: Duration) -> Pending<'a, bool> {
+        Box::pin(async move {
+            self.expire
+                .key(self.value_key(bucket, key))
+                .key(self.index_key(bucket))
+                .key(self.usage_key(bucket))
+                .key(self.sizes_key(bucket))
+                .arg(key)
+                .arg(ttl.as_millis() as u64)
+                .invoke_async::<i64>(&mut self.connection.clone())
+                .await
+                .map(|found| found == 1)
+                .map_err(|error| self.error(bucket, key, error))
+        })
     }
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> Pending<'a, ()> {
@@ -263,26 +453,7 @@ impl KeyValueBackend for RedisBackend {
     }
 
     fn list_keys<'a>(&'a self, bucket: &'a str, after: Option<String>) -> Pending<'a, KeyPage> {
-        Box::pin(async move {
-            let start = match &after {
-                Some(after) => format!("({after}"),
-                None => "-".to_string(),
-            };
-            let mut keys: Vec<String> = redis::cmd("ZRANGEBYLEX")
-                .arg(self.index_key(bucket))
-                .arg(start)
-                .arg("+")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(KEYS_PER_PAGE + 1)
-                .query_async(&mut self.connection.clone())
-                .await
-                .map_err(|error| self.error(bucket, "", error))?;
-            let more = keys.len() > KEYS_PER_PAGE;
-            keys.truncate(KEYS_PER_PAGE);
-            let cursor = if more { keys.last().cloned() } else { None };
-            Ok(KeyPage { keys, cursor })
-        })
+        Box::pin(self.page(bucket, after))
     }
 
     fn increment<'a>(&'a self, bucket: &'a str, key: &'a str, delta: i64) -> Pending<'a, i64> {
@@ -291,6 +462,7 @@ impl KeyValueBackend for RedisBackend {
                 .key(self.value_key(bucket, key))
                 .key(self.index_key(bucket))
                 .key(self.usage_key(bucket))
+                .key(self.sizes_key(bucket))
                 .arg(key)
                 .arg(delta)
                 .arg(self.quota.keys)
@@ -316,6 +488,7 @@ impl KeyValueBackend for RedisBackend {
                 .key(self.value_key(bucket, key))
                 .key(self.index_key(bucket))
                 .key(self.usage_key(bucket))
+                .key(self.sizes_key(bucket))
                 .arg(key)
                 .arg(flag)
                 .arg(expected)
@@ -353,7 +526,7 @@ impl KeyValueBackend for RedisBackend {
             if entries.is_empty() {
                 return Ok(());
             }
-            self.set_entries(bucket, &entries).await
+            self.set_entries(bucket, &entries, None).await
         })
     }
 

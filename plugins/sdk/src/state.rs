@@ -105,6 +105,33 @@ impl Bucket {
         return crate::testing::state::set(&self.name, key, value);
     }
 
+    /// Sets `key` to `value`, to expire `ttl` from now (at least a
+    /// millisecond); a later [`set`](Self::set) makes it last again.
+    pub fn set_with_ttl(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> Result<(), StateError> {
+        let ttl_ms = (ttl.as_millis() as u64).max(1);
+        #[cfg(target_arch = "wasm32")]
+        return wasm::expiry::set_with_ttl(&self.handle, key, value, ttl_ms)
+            .map_err(|error| wasm::error(&self.name, error));
+        #[cfg(not(target_arch = "wasm32"))]
+        return crate::testing::state::set_with_ttl(&self.name, key, value, ttl_ms);
+    }
+
+    /// Makes `key` expire `ttl` from now (zero: at once); false when it is
+    /// not set.
+    pub fn expire(&self, key: &str, ttl: std::time::Duration) -> Result<bool, StateError> {
+        let ttl_ms = ttl.as_millis() as u64;
+        #[cfg(target_arch = "wasm32")]
+        return wasm::expiry::expire(&self.handle, key, ttl_ms)
+            .map_err(|error| wasm::error(&self.name, error));
+        #[cfg(not(target_arch = "wasm32"))]
+        return crate::testing::state::expire(&self.name, key, ttl_ms);
+    }
+
     /// Removes `key`.
     pub fn delete(&self, key: &str) -> Result<(), StateError> {
         #[cfg(target_arch = "wasm32")]
@@ -263,6 +290,7 @@ impl Bucket {
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     pub(super) use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+    pub(super) use crate::bindings::yell::plugin::expiry;
 
     use super::StateError;
 

@@ -172,11 +172,14 @@ pub mod state {
     use std::cell::RefCell;
     use std::collections::{BTreeMap, BTreeSet};
 
+    use std::time::{Duration, Instant};
+
     use crate::state::StateError;
 
     thread_local! {
         static GRANTED: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
-        static ENTRIES: RefCell<BTreeMap<(String, String), Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
+                static ENTRIES: RefCell<BTreeMap<(String, String), Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
+        static EXPIRES: RefCell<BTreeMap<(String, String), Instant>> = const { RefCell::new(BTreeMap::new()) };
     }
 
     /// Lets the plugin open bucket `name`, as `--plugin-bucket` does.
@@ -184,8 +187,20 @@ pub mod state {
         GRANTED.with(|granted| granted.borrow_mut().insert(name.to_string()));
     }
 
-    /// What `key` of `bucket` holds, for a test to look at.
+    /// What `key` of `bucket` holds, for a test to look at (nothing once
+    /// it expired).
     pub fn value(bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let entry = entry(bucket, key);
+        let expired = EXPIRES.with(|expires| {
+            expires
+                .borrow()
+                .get(&entry)
+                .is_some_and(|at| *at <= Instant::now())
+        });
+        if expired {
+            EXPIRES.with(|expires| expires.borrow_mut().remove(&entry));
+            ENTRIES.with(|entries| entries.borrow_mut().remove(&entry));
+        }
         ENTRIES.with(|entries| {
             entries
                 .borrow()
@@ -198,6 +213,7 @@ pub mod state {
     pub fn reset() {
         GRANTED.with(|granted| granted.borrow_mut().clear());
         ENTRIES.with(|entries| entries.borrow_mut().clear());
+        EXPIRES.with(|expires| expires.borrow_mut().clear());
     }
 
     pub(crate) fn open(name: &str) -> Result<(), StateError> {
@@ -222,11 +238,38 @@ pub mod state {
                 .borrow_mut()
                 .insert(entry(bucket, key), value.to_vec())
         });
+        EXPIRES.with(|expires| expires.borrow_mut().remove(&entry(bucket, key)));
         Ok(())
+    }
+
+    pub(crate) fn set_with_ttl(
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+        ttl_ms: u64,
+    ) -> Result<(), StateError> {
+        set(bucket, key, value)?;
+        let at = Instant::now() + Duration::from_millis(ttl_ms);
+        EXPIRES.with(|expires| expires.borrow_mut().insert(entry(bucket, key), at));
+        Ok(())
+    }
+
+    pub(crate) fn expire(bucket: &str, key: &str, ttl_ms: u64) -> Result<bool, StateError> {
+        if value(bucket, key).is_none() {
+            return Ok(false);
+        }
+        if ttl_ms == 0 {
+            delete(bucket, key)?;
+        } else {
+            let at = Instant::now() + Duration::from_millis(ttl_ms);
+            EXPIRES.with(|expires| expires.borrow_mut().insert(entry(bucket, key), at));
+        }
+        Ok(true)
     }
 
     pub(crate) fn delete(bucket: &str, key: &str) -> Result<(), StateError> {
         ENTRIES.with(|entries| entries.borrow_mut().remove(&entry(bucket, key)));
+        EXPIRES.with(|expires| expires.borrow_mut().remove(&entry(bucket, key)));
         Ok(())
     }
 
@@ -243,6 +286,14 @@ pub mod state {
                 .borrow()
                 .keys()
                 .filter(|(b, key)| b == bucket && cursor.is_none_or(|after| key.as_str() > after))
+                .filter(|(b, key)| {
+                    EXPIRES.with(|expires| {
+                        expires
+                            .borrow()
+                            .get(&(b.clone(), key.clone()))
+                            .is_none_or(|at| *at > Instant::now())
+                    })
+                })
                 .map(|(_, key)| key.clone())
                 .collect()
         });

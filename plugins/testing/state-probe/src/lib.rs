@@ -15,6 +15,8 @@
 //!   retries: the new value
 //! - `getmany B K1,K2,...`: `K=V` or `K=none`, joined by `,`
 //! - `setmany B K1=V1,K2=V2,...`, `delmany B K1,K2,...`: `ok`
+//! - `ttl B K MS VALUE`: sets K to VALUE for MS milliseconds: `ok`
+//! - `expire B K MS`: `true`, or `false` when K is not set
 //!
 //! A failed state call answers `error: MESSAGE` (a reply line, not a
 //! refused line, so the test reads it like any other).
@@ -113,6 +115,18 @@ fn run(line: &str) -> Result<String, StateError> {
                 (Some(value), _) => String::from_utf8_lossy(&value).into_owned(),
                 (None, why) => format!("error: {}", why.unwrap_or("unchanged")),
             }
+        }
+        "ttl" => {
+            let (ms, value) = value.split_once(' ').unwrap_or((value, ""));
+            let ms = number(ms)? as u64;
+            bucket.set_with_ttl(key, value.as_bytes(), std::time::Duration::from_millis(ms))?;
+            "ok".into()
+        }
+        "expire" => {
+            let ms = number(value)? as u64;
+            bucket
+                .expire(key, std::time::Duration::from_millis(ms))?
+                .to_string()
         }
         "getmany" => {
             let keys: Vec<&str> = rest.split(',').collect();
