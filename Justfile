@@ -89,6 +89,12 @@ bench-languages RUNS="3": build-plugins
     cargo build --release --quiet
     scripts/bench-languages.sh {{RUNS}}
 
+# What plugin state costs: increments/s and the p99 a state call adds, on memory:, the embedded store and Redis, at 1 and 64 connections.
+bench-keyvalue SECONDS="3": build-plugins
+    cargo build --release --quiet
+    scripts/test-tools.sh
+    scripts/bench-keyvalue.sh {{SECONDS}}
+
 # Is the bundled load client fast enough? It against loadgen, both driving native_server, pinned apart.
 bench-client RUNS="5":
     scripts/bench-client.sh -r {{RUNS}}

@@ -91,8 +91,15 @@ impl HostImport for KeyValueImport {
 
     fn plugin_data(&self, plugin: &PluginSpec) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         let name = yell_runtime::plugin_name(&plugin.path);
+        let granted = self.grants.for_plugin(&name);
+        if !granted.is_empty() {
+            tracing::info!(
+                "plugin {name}: may open the state buckets {}",
+                granted.join(", ")
+            );
+        }
         Some(Arc::new(PluginBuckets {
-            granted: self.grants.for_plugin(&name),
+            granted,
             plugin: name,
             store: self.store.clone(),
         }))
