@@ -181,12 +181,13 @@ fn tally_server(file: &Path) -> ServerProcess {
     ])
 }
 
-/// `count` COUNT lines on each of `clients` connections at once, all sent
-/// before any reply is read: the replies, as numbers.
-fn count_in_parallel(server: &ServerProcess, clients: usize, count: usize) -> Vec<i64> {
+/// `count` COUNT lines on each of `clients` connections at once, spread
+/// over `servers` in turn, all sent before any reply is read: the replies,
+/// as numbers.
+fn count_in_parallel(servers: &[&ServerProcess], clients: usize, count: usize) -> Vec<i64> {
     let threads: Vec<_> = (0..clients)
-        .map(|_| {
-            let mut stream = server.connect();
+        .map(|client| {
+            let mut stream = servers[client % servers.len()].connect();
             std::thread::spawn(move || {
                 let lines = "COUNT\n".repeat(count);
                 stream.write_all(lines.as_bytes()).unwrap();
@@ -209,12 +210,33 @@ fn count_in_parallel(server: &ServerProcess, clients: usize, count: usize) -> Ve
         .collect()
 }
 
+/// 16 connections, spread over `servers` in turn, each doing 1,000
+/// read-modify-write increments of one key through compare-and-swap
+/// retries, all at once (each waiting for its answer, as a client reading
+/// what it wrote does).
+fn add_in_parallel(servers: &[&ServerProcess]) {
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let mut stream = servers[i % servers.len()].connect();
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    let answer = ask(&mut stream, "add b hot 1");
+                    assert!(answer.parse::<i64>().is_ok(), "{answer:?}");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
 #[test]
 fn every_acknowledged_increment_of_the_embedded_store_survives_kill_9() {
     let dir = harness::scratch("state", "kill-9");
     let file = dir.join("state.redb");
     let server = tally_server(&file);
-    let mut totals = count_in_parallel(&server, 16, 625);
+    let mut totals = count_in_parallel(&[&server], 16, 625);
     // Every total from 1 to 10,000 was answered exactly once.
     totals.sort_unstable();
     assert_eq!(totals, (1..=10_000).collect::<Vec<i64>>());
@@ -394,23 +416,7 @@ fn grants_are_checked_at_start() {
 fn compare_and_swap_under_contention_loses_no_update_in_the_embedded_store() {
     let dir = harness::scratch("state", "cas");
     let server = probe_server(dir.join("state.redb").to_str().unwrap(), &[]);
-    // 16 connections, each 1,000 read-modify-write increments of one key
-    // through compare-and-swap retries, all at once (each waiting for its
-    // answer, as a client reading what it wrote does).
-    let threads: Vec<_> = (0..16)
-        .map(|_| {
-            let mut stream = server.connect();
-            std::thread::spawn(move || {
-                for _ in 0..1000 {
-                    let answer = ask(&mut stream, "add b hot 1");
-                    assert!(answer.parse::<i64>().is_ok(), "{answer:?}");
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    add_in_parallel(&[&server]);
     assert_eq!(ask(&mut server.connect(), "get b hot"), "16000");
 }
 
@@ -522,28 +528,8 @@ fn two_hosts_on_one_redis_count_exactly_and_cas_loses_no_update_across_them() {
     let redis = RedisServer::start(harness::scratch("state", "fleet"));
     let hosts = [tally_on_redis(&redis), tally_on_redis(&redis)];
     // 8 clients, 5,000 COUNT lines each, spread over both hosts.
-    let threads: Vec<_> = (0..8)
-        .map(|client| {
-            let mut stream = hosts[client % 2].connect();
-            std::thread::spawn(move || {
-                stream.write_all("COUNT\n".repeat(5000).as_bytes()).unwrap();
-                let mut reader = BufReader::new(stream);
-                (0..5000)
-                    .map(|_| {
-                        let mut line = String::new();
-                        reader.read_line(&mut line).unwrap();
-                        line.trim_end()
-                            .parse::<i64>()
-                            .unwrap_or_else(|_| panic!("not a total: {line:?}"))
-                    })
-                    .max()
-                    .unwrap()
-            })
-        })
-        .collect();
-    let last = threads
+    let last = count_in_parallel(&[&hosts[0], &hosts[1]], 8, 5000)
         .into_iter()
-        .map(|t| t.join().unwrap())
         .max()
         .unwrap();
     assert_eq!(last, 40_000);
@@ -563,20 +549,7 @@ fn two_hosts_on_one_redis_count_exactly_and_cas_loses_no_update_across_them() {
         "b",
     ];
     let probes = [ServerProcess::start(&args), ServerProcess::start(&args)];
-    let threads: Vec<_> = (0..16)
-        .map(|i| {
-            let mut stream = probes[i % 2].connect();
-            std::thread::spawn(move || {
-                for _ in 0..1000 {
-                    let answer = ask(&mut stream, "add b hot 1");
-                    assert!(answer.parse::<i64>().is_ok(), "{answer:?}");
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    add_in_parallel(&[&probes[0], &probes[1]]);
     assert_eq!(ask(&mut probes[1].connect(), "get b hot"), "16000");
 }
 

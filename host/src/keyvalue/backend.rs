@@ -45,6 +45,17 @@ pub struct KeyPage {
     pub cursor: Option<String>,
 }
 
+impl KeyPage {
+    /// The page of `keys`, fetched in order up to one more than
+    /// [`KEYS_PER_PAGE`]: that one, if there, says a next page follows.
+    pub fn from_fetched(mut keys: Vec<String>) -> KeyPage {
+        let more = keys.len() > KEYS_PER_PAGE;
+        keys.truncate(KEYS_PER_PAGE);
+        let cursor = if more { keys.last().cloned() } else { None };
+        KeyPage { keys, cursor }
+    }
+}
+
 /// How many keys, and bytes of keys and values, one bucket may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {

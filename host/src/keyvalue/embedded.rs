@@ -308,10 +308,7 @@ impl KeyValueBackend for EmbeddedBackend {
                     keys.push(key.to_string());
                 }
             }
-            let more = keys.len() > KEYS_PER_PAGE;
-            keys.truncate(KEYS_PER_PAGE);
-            let cursor = if more { keys.last().cloned() } else { None };
-            Ok(KeyPage { keys, cursor })
+            Ok(KeyPage::from_fetched(keys))
         })
     }
 

@@ -204,16 +204,13 @@ impl KeyValueBackend for MemoryBackend {
                 Some(after) => Bound::Excluded(after.clone()),
                 None => Bound::Unbounded,
             };
-            let mut keys: Vec<String> = b
+            let keys: Vec<String> = b
                 .entries
                 .range((start, Bound::Unbounded))
                 .take(KEYS_PER_PAGE + 1)
                 .map(|(key, _)| key.clone())
                 .collect();
-            let more = keys.len() > KEYS_PER_PAGE;
-            keys.truncate(KEYS_PER_PAGE);
-            let cursor = if more { keys.last().cloned() } else { None };
-            Ok(KeyPage { keys, cursor })
+            Ok(KeyPage::from_fetched(keys))
         })
     }
 

@@ -281,7 +281,7 @@ impl RedisBackend {
             Some(after) => format!("({after}"),
             None => "-".to_string(),
         };
-        let mut keys: Vec<String> = self
+        let keys: Vec<String> = self
             .list_page
             .key(self.index_key(bucket))
             .key(self.usage_key(bucket))
@@ -292,10 +292,7 @@ impl RedisBackend {
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(|error| self.error(bucket, "", error))?;
-        let more = keys.len() > KEYS_PER_PAGE;
-        keys.truncate(KEYS_PER_PAGE);
-        let cursor = if more { keys.last().cloned() } else { None };
-        Ok(KeyPage { keys, cursor })
+        Ok(KeyPage::from_fetched(keys))
     }
 
     fn value_key(&self, bucket: &str, key: &str) -> String {
