@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// The plugins embedded, by bare name (the default first).
-const EMBEDDED: [&str; 7] = [
+const EMBEDDED: [&str; 8] = [
     "uppercase",
     "reverse",
     "rot13",
@@ -16,6 +16,7 @@ const EMBEDDED: [&str; 7] = [
     "splitter",
     "counter",
     "tally",
+    "ratelimit",
 ];
 
 fn main() {

@@ -151,7 +151,8 @@ done
 # C plugins: every folder under plugins/c/ with .c files (the helper,
 # plugins/c/sdk, is not one) becomes NAME-c.wasm: clang for wasm32-wasi as
 # a reactor (no main) with the SDK and wit-bindgen's C bindings for the
-# plugin world, the world's types embedded, made a component. A plugin that
+# stateful-plugin world (named `plugin` in C), the world's types embedded,
+# made a component that imports only what the plugin calls. A plugin that
 # uses WASI preview 1 (stdio, files, clocks through wasi-libc) is adapted to
 # WASI 0.2 with the preview 1 adapter; one that does not imports no WASI at
 # all.
@@ -166,7 +167,7 @@ wit_digest() {
 }
 if [ "$(cat "$c_bindings/WIT_DIGEST" 2>/dev/null)" != "$(wit_digest)" ]; then
     ensure_wit_bindgen
-    wit-bindgen c "$root/wit" --world plugin --no-object-file --out-dir "$c_bindings" >/dev/null
+    wit-bindgen c "$root/wit" --world stateful-plugin --rename-world plugin --no-object-file --out-dir "$c_bindings" >/dev/null
     wit_digest >"$c_bindings/WIT_DIGEST"
     say "wit/ changed: regenerated the C bindings in plugins/c/sdk/bindings (commit them)"
 fi

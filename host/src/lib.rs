@@ -32,6 +32,8 @@ pub mod locate;
 pub mod logging;
 pub mod metrics;
 pub mod pipe;
+pub mod plugin_imports;
+pub mod plugin_metrics;
 pub mod plugin_test;
 pub mod project;
 pub mod proxy_protocol;

@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::plugin_metrics::{escape_label, PluginMetrics};
 use crate::reload::LivePipeline;
 use crate::stats::Stats;
 use yell_runtime::digest_hex;
@@ -155,6 +156,8 @@ pub struct Metrics {
     pub handle: PrometheusHandle,
     pub stats: Arc<Stats>,
     pub pipeline: Arc<LivePipeline>,
+    /// The metrics plugins defined, rendered after the host's.
+    pub plugins: Arc<PluginMetrics>,
 }
 
 impl Metrics {
@@ -214,6 +217,7 @@ impl Metrics {
         metrics::gauge!("yell_uptime_seconds").set(summary.uptime.as_secs_f64());
         let mut rendered = self.handle.render();
         rendered.push_str(&plugin_info(&pipeline));
+        self.plugins.render(&mut rendered);
         rendered
     }
 
@@ -240,23 +244,4 @@ fn plugin_info(pipeline: &Pipeline) -> String {
         ));
     }
     out
-}
-
-/// A Prometheus label value: backslash, double quote and newline escaped.
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', r"\\")
-        .replace('"', r#"\""#)
-        .replace('\n', r"\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
-        assert_eq!(escape_label("a\nb"), r"a\nb");
-    }
 }

@@ -43,12 +43,15 @@ pub struct PipeConfig {
 pub async fn run(config: PipeConfig) -> Result<()> {
     // A store another process holds is not waited for: a run is short.
     let store = config.state.open(std::time::Duration::ZERO).await?;
-    let state = crate::keyvalue::KeyValueImport::new(store, config.state.grants.clone());
+    // Plugin metrics are recorded, not shown: nothing scrapes a run.
+    let metrics = std::sync::Arc::new(crate::plugin_metrics::PluginMetrics::new(
+        crate::plugin_metrics::DEFAULT_SERIES_PER_PLUGIN,
+    ));
     let runtime = PluginRuntime::with_imports(
         config.limits,
         CompileCache::open_default(),
         TrustPolicy::default(),
-        vec![std::sync::Arc::new(state)],
+        crate::plugin_imports::host_imports(store, config.state.grants.clone(), metrics),
     )?;
     let pipeline = Pipeline::load(&runtime, &config.plugins)?;
     let mut session = LineSession::new(

@@ -22,9 +22,11 @@ use yell_runtime::{
 use crate::admin::{self, Admin, AdminConfig};
 use crate::connection::ConnectionContext;
 use crate::error_policy::ErrorPolicy;
-use crate::keyvalue::{KeyValueImport, StateConfig};
+use crate::keyvalue::StateConfig;
 use crate::listener::{ListenOn, Listener};
 use crate::metrics::{self, Metrics};
+use crate::plugin_imports::host_imports;
+use crate::plugin_metrics::PluginMetrics;
 use crate::reload::watch::watch_plugin_files;
 use crate::reload::{LivePipeline, ReloadCause, Reloads};
 use crate::stats::report::report_periodically;
@@ -71,6 +73,8 @@ pub struct ServerConfig {
     pub proxy_header_timeout: Option<Duration>,
     /// Plugin state: the backend, its limits, the buckets granted.
     pub state: StateConfig,
+    /// Series each plugin may make of the metrics it defines.
+    pub plugin_metric_series: usize,
 }
 
 /// Serves until `shutdown` completes, then drains: stops accepting, lets
@@ -134,8 +138,9 @@ impl Server {
         // file another process holds is waited for within the drain
         // timeout (the old process of an upgrade lets go by then).
         let store = config.state.open(config.drain_timeout).await?;
-        let state = Arc::new(KeyValueImport::new(store, config.state.grants.clone()));
-        let runtime = PluginRuntime::with_imports(config.limits, cache, config.trust, vec![state])?;
+        let plugin_metrics = Arc::new(PluginMetrics::new(config.plugin_metric_series));
+        let imports = host_imports(store, config.state.grants.clone(), plugin_metrics.clone());
+        let runtime = PluginRuntime::with_imports(config.limits, cache, config.trust, imports)?;
         if recorder.is_some() {
             runtime.time_calls();
         }
@@ -171,6 +176,7 @@ impl Server {
                         handle,
                         stats: stats.clone(),
                         pipeline: pipeline.clone(),
+                        plugins: plugin_metrics,
                     },
                     reloads: reloads.clone(),
                     draining: draining.clone(),

@@ -1,22 +1,25 @@
 // Builds a yell-host plugin component from a JavaScript app module:
-//   node build.mjs WIT_DIR APP.js OUT.wasm [SDK_DIR]
+//   node build.mjs WIT_DIR APP.js OUT.wasm [SDK_DIR] [WORLD]
 // SDK_DIR (default: sdk/ beside this script) holds yell_plugin.js; its
-// parent folder must hold the app too. ComponentizeJS is imported from
+// parent folder must hold the app too. WORLD (default `plugin`) is the
+// contract's world to build for: `metrics-plugin` or `stateful-plugin`
+// for an app that uses yell_metrics.js or yell_state.js (the component
+// keeps every import of its world). ComponentizeJS is imported from
 // beside this script: the repository's plugins/js, or the tool folder
 // `yell-host build` installs it into.
 // The app module exports `transform(line)` (see sdk/yell_plugin.js). This
 // script writes an entry module that wraps it with the helper and exports
 // the `yell:plugin/transform` interface, then runs ComponentizeJS on it:
 // no AOT, and none of its WASI features (stdio, random, clocks, http,
-// fetch-event), so the component imports only what wit/plugin.wit names.
+// fetch-event), so the component imports only what its world names.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const [witArg, appArg, outArg, sdkArg] = process.argv.slice(2);
+const [witArg, appArg, outArg, sdkArg, worldArg] = process.argv.slice(2);
 if (!witArg || !appArg || !outArg) {
-  console.error('usage: node build.mjs WIT_DIR APP.js OUT.wasm [SDK_DIR]');
+  console.error('usage: node build.mjs WIT_DIR APP.js OUT.wasm [SDK_DIR] [WORLD]');
   process.exit(2);
 }
 const sdk = sdkArg ? resolve(sdkArg) : resolve(dirname(fileURLToPath(import.meta.url)), 'sdk');
@@ -58,7 +61,7 @@ export { transform as 'yell:plugin/transform@${version[1]}' };
 const { component } = await componentize({
   sourcePath: entry,
   witPath: wit,
-  worldName: 'plugin',
+  worldName: worldArg || 'plugin',
   disableFeatures: ['stdio', 'random', 'clocks', 'http', 'fetch-event'],
 });
 await writeFile(`${out}.tmp`, component);

@@ -5,19 +5,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::harness;
-use crate::harness::{exchange, http_exchange, http_get, sample, testing_plugin, ServerProcess};
-
-fn start_admin(extra: &[&str]) -> (ServerProcess, SocketAddr) {
-    let mut args = vec!["--metrics-addr", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let server = ServerProcess::start_logging(&args, "info");
-    let admin = server.metrics_addr();
-    (server, admin)
-}
+use crate::harness::{
+    exchange, http_exchange, http_get, promtool_check, sample, testing_plugin, ServerProcess,
+};
 
 fn post_reload(admin: SocketAddr, headers: &str) -> (String, String) {
     let (status, _, body) = http_exchange(
@@ -43,7 +37,7 @@ fn closed_within(mut stream: &TcpStream, wait: Duration) -> bool {
 
 #[test]
 fn head_query_strings_methods_and_paths() {
-    let (server, admin) = start_admin(&[]);
+    let (server, admin) = ServerProcess::start_with_admin(&[]);
     assert_eq!(exchange(&server, b"hi\n"), b"HI\n");
 
     let (status, headers, body) =
@@ -111,7 +105,7 @@ fn head_query_strings_methods_and_paths() {
 
 #[test]
 fn slow_headers_are_closed_after_the_timeout() {
-    let (_server, admin) = start_admin(&["--admin-header-timeout", "500ms"]);
+    let (_server, admin) = ServerProcess::start_with_admin(&["--admin-header-timeout", "500ms"]);
     let mut slow = harness::connect(admin);
     let started = Instant::now();
     slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: loc")
@@ -127,7 +121,7 @@ fn slow_headers_are_closed_after_the_timeout() {
 
 #[test]
 fn idle_admin_connections_are_capped_and_the_data_plane_keeps_serving() {
-    let (server, admin) = start_admin(&[
+    let (server, admin) = ServerProcess::start_with_admin(&[
         "--admin-max-connections",
         "8",
         "--admin-header-timeout",
@@ -202,7 +196,7 @@ fn accept_failures_back_off_instead_of_spinning() {
 
 #[test]
 fn reload_is_refused_to_web_pages_and_to_rebound_names() {
-    let (server, admin) = start_admin(&[]);
+    let (server, admin) = ServerProcess::start_with_admin(&[]);
     let page = post_reload(admin, "Origin: http://attacker.example\r\n");
     assert_eq!(page.0, "HTTP/1.1 403 Forbidden", "{page:?}");
     assert!(page.1.contains("web page"), "{page:?}");
@@ -248,7 +242,7 @@ fn a_token_guards_reload_and_is_required_off_loopback() {
     let token_file = dir.join("token");
     std::fs::write(&token_file, "correct-horse-battery\n").unwrap();
     let token_arg = token_file.to_str().unwrap();
-    let (_server, admin) = start_admin(&["--admin-token-file", token_arg]);
+    let (_server, admin) = ServerProcess::start_with_admin(&["--admin-token-file", token_arg]);
 
     let missing = post_reload(admin, "");
     assert_eq!(missing.0, "HTTP/1.1 401 Unauthorized", "{missing:?}");
@@ -306,7 +300,7 @@ fn a_token_guards_reload_and_is_required_off_loopback() {
 
 #[test]
 fn twenty_concurrent_reloads_cost_one_or_two_and_all_are_answered() {
-    let (_server, admin) = start_admin(&[]);
+    let (_server, admin) = ServerProcess::start_with_admin(&[]);
     let answers: Vec<(String, String)> = std::thread::scope(|scope| {
         let callers: Vec<_> = (0..20)
             .map(|_| scope.spawn(move || post_reload(admin, "")))
@@ -347,7 +341,7 @@ fn twenty_concurrent_reloads_cost_one_or_two_and_all_are_answered() {
 #[test]
 fn readiness_turns_off_while_draining() {
     let slow = testing_plugin("slow");
-    let (server, admin) = start_admin(&[
+    let (server, admin) = ServerProcess::start_with_admin(&[
         "--plugin",
         &slow,
         "--plugin-timeout",
@@ -378,37 +372,9 @@ fn readiness_turns_off_while_draining() {
     assert_eq!(http_get(admin, "/healthz").0, "HTTP/1.1 200 OK");
 }
 
-/// Runs `promtool check metrics` on `scrape`; returns what it printed and
-/// whether it passed.
-fn promtool_check(scrape: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus; `just test` installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(scrape.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (
-        output.status.success() && printed.trim().is_empty(),
-        printed,
-    )
-}
-
 #[test]
 fn promtool_accepts_the_scrape_and_a_chain_has_per_plugin_series() {
-    let (server, admin) = start_admin(&[
+    let (server, admin) = ServerProcess::start_with_admin(&[
         "--plugin",
         "splitter",
         "--plugin",
@@ -464,7 +430,7 @@ fn promtool_accepts_the_scrape_and_a_chain_has_per_plugin_series() {
     // A failing plugin is counted under its own name.
     drop(server);
     let hostile = testing_plugin("hostile");
-    let (server, admin) = start_admin(&["--plugin", &hostile]);
+    let (server, admin) = ServerProcess::start_with_admin(&["--plugin", &hostile]);
     assert!(String::from_utf8_lossy(&exchange(&server, b"panic\n")).contains("panicked"));
     let scrape = http_get(admin, "/metrics").1;
     assert_eq!(

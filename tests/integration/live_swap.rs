@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::harness;
 use crate::harness::{
-    connect, deploy_by_rename, plugin_bytes, read_line, testing_plugin, ServerProcess,
+    connect, custom_section, deploy_by_rename, plugin_bytes, read_line, testing_plugin,
+    ServerProcess,
 };
 
 /// Overwrites the file in place, in two writes with a pause between, so
@@ -361,17 +362,6 @@ fn open_connections_move_to_the_new_generation_and_the_old_one_is_retired() {
     assert_eq!(read_line(&mut stream), "old-c\n");
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(read_line(&mut stream), format!("bye {id} after 1 lines\n"));
-}
-
-/// A wasm custom section (id 0): appended to a component, it changes the
-/// file without changing what the plugin does.
-fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
-    let mut body = vec![name.len() as u8];
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(payload);
-    let mut section = vec![0u8, body.len() as u8];
-    section.extend_from_slice(&body);
-    section
 }
 
 #[test]

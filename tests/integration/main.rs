@@ -23,6 +23,7 @@ mod observability;
 mod pipe;
 mod plugin_loading;
 mod plugin_logging;
+mod plugin_metrics;
 mod plugin_test;
 mod polyglot;
 mod projects;

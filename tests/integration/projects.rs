@@ -156,9 +156,15 @@ fn a_rust_plugin_is_made_built_tested_and_served_from_anywhere() {
     assert_mentions(&text(&unit.stdout), &["1 passed"]);
 
     // Served: the reply over TCP.
+    // Served from the compile cache `yell-host test` filled (the author's):
+    // a Python or JavaScript component compiled twice would cost seconds
+    // more on a loaded machine.
+    let author_cache = shared_cache().join("yell-host");
     let server = ServerProcess::start(&[
         "--plugin",
         project.join("target/shout.wasm").to_str().unwrap(),
+        "--compile-cache",
+        author_cache.to_str().unwrap(),
     ]);
     assert_eq!(exchange(&server, b"hello\n"), b"HELLO\n");
 }
@@ -334,9 +340,15 @@ fn made_built_tested_and_served(lang: &str, files: &[&str], unit: &[&str], passe
     assert!(unit.status.success(), "{lang}: {said}");
     assert_mentions(&said, &[passed]);
 
+    // Served from the compile cache `yell-host test` filled (the author's):
+    // a Python or JavaScript component compiled twice would cost seconds
+    // more on a loaded machine.
+    let author_cache = shared_cache().join("yell-host");
     let server = ServerProcess::start(&[
         "--plugin",
         project.join("target/shout.wasm").to_str().unwrap(),
+        "--compile-cache",
+        author_cache.to_str().unwrap(),
     ]);
     assert_eq!(exchange(&server, b"hello\n"), b"HELLO\n");
 

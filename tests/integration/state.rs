@@ -170,15 +170,23 @@ fn every_store_call_answers_the_same_in_memory_in_the_embedded_store_and_in_redi
     every_call_on(&redis.url());
 }
 
+/// For the tests that count exactly: a state call and a plugin call may
+/// take far longer than their defaults (200 ms, 1 s) before they fail. A
+/// commit or a contended compare-and-swap on a loaded CI machine is slow,
+/// not wrong; the tests of timeouts keep the defaults.
+const PATIENT: [&str; 4] = ["--keyvalue-timeout", "10s", "--plugin-wall-timeout", "60s"];
+
 fn tally_server(file: &Path) -> ServerProcess {
-    ServerProcess::start(&[
+    let mut args = vec![
         "--plugin",
         "tally",
         "--keyvalue",
         file.to_str().unwrap(),
         "--plugin-bucket",
         "tally",
-    ])
+    ];
+    args.extend_from_slice(&PATIENT);
+    ServerProcess::start(&args)
 }
 
 /// `count` COUNT lines on each of `clients` connections at once, spread
@@ -210,17 +218,19 @@ fn count_in_parallel(servers: &[&ServerProcess], clients: usize, count: usize) -
         .collect()
 }
 
-/// 16 connections, spread over `servers` in turn, each doing 1,000
-/// read-modify-write increments of one key through compare-and-swap
-/// retries, all at once (each waiting for its answer, as a client reading
-/// what it wrote does).
-fn add_in_parallel(servers: &[&ServerProcess]) {
-    let threads: Vec<_> = (0..16)
+/// `connections` connections, spread over `servers` in turn, each sending
+/// `command` `times` times, all at once (each waiting for its answer, a
+/// number, as a client reading what it wrote does): with an `add`
+/// command, read-modify-writes of one key through compare-and-swap
+/// retries.
+fn add_in_parallel(servers: &[&ServerProcess], connections: usize, times: usize, command: &str) {
+    let threads: Vec<_> = (0..connections)
         .map(|i| {
             let mut stream = servers[i % servers.len()].connect();
+            let command = command.to_string();
             std::thread::spawn(move || {
-                for _ in 0..1000 {
-                    let answer = ask(&mut stream, "add b hot 1");
+                for _ in 0..times {
+                    let answer = ask(&mut stream, &command);
                     assert!(answer.parse::<i64>().is_ok(), "{answer:?}");
                 }
             })
@@ -345,7 +355,7 @@ fn the_count_goes_on_across_a_live_swap_and_a_plugin_without_state_stays_synchro
         "info",
     );
     server.wait_for_log(&[
-        "tally.wasm: imports WASI or a host import (state): called asynchronously",
+        "tally.wasm: imports WASI or a host import that waits (state): called asynchronously",
     ]);
     // The grants, on the admin endpoint.
     let (status, body) = harness::http_get(server.metrics_addr(), "/plugins");
@@ -363,7 +373,7 @@ fn the_count_goes_on_across_a_live_swap_and_a_plugin_without_state_stays_synchro
     // A new generation of the same plugin: the same bucket, the same count.
     // (Another build: the same code with a custom section more.)
     let mut rebuilt = harness::plugin_bytes("tally");
-    rebuilt.extend_from_slice(&[0x00, 0x06, 0x05, b'b', b'u', b'i', b'l', b'd']);
+    rebuilt.extend_from_slice(&harness::custom_section("build", b""));
     harness::deploy_by_rename(&live, &rebuilt);
     server.wait_for_log(&["plugin generation 2 serving"]);
     assert_eq!(ask(&mut stream, "COUNT"), "4");
@@ -373,7 +383,7 @@ fn the_count_goes_on_across_a_live_swap_and_a_plugin_without_state_stays_synchro
     // call them imports none: it is still called synchronously.
     let plain = ServerProcess::start_logging(&["--plugin", "uppercase"], "info");
     plain.wait_for_log(&[
-        "uppercase.wasm: imports only the host's interfaces: called synchronously",
+        "uppercase.wasm: imports only what computes (the host's interfaces, metrics): called synchronously",
     ]);
 }
 
@@ -415,8 +425,8 @@ fn grants_are_checked_at_start() {
 #[test]
 fn compare_and_swap_under_contention_loses_no_update_in_the_embedded_store() {
     let dir = harness::scratch("state", "cas");
-    let server = probe_server(dir.join("state.redb").to_str().unwrap(), &[]);
-    add_in_parallel(&[&server]);
+    let server = probe_server(dir.join("state.redb").to_str().unwrap(), &PATIENT);
+    add_in_parallel(&[&server], 16, 1000, "add b hot 1");
     assert_eq!(ask(&mut server.connect(), "get b hot"), "16000");
 }
 
@@ -512,21 +522,27 @@ fn operators_look_inside_and_move_a_store_with_kv() {
     assert_mentions(&stderr, &["is in use by another process"]);
 }
 
-fn tally_on_redis(redis: &RedisServer) -> ServerProcess {
-    ServerProcess::start(&[
+fn tally_on_redis(redis: &RedisServer, extra: &[&str]) -> ServerProcess {
+    let url = redis.url();
+    let mut args = vec![
         "--plugin",
         "tally",
         "--keyvalue",
-        &redis.url(),
+        &url,
         "--plugin-bucket",
         "tally",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    ServerProcess::start(&args)
 }
 
 #[test]
 fn two_hosts_on_one_redis_count_exactly_and_cas_loses_no_update_across_them() {
     let redis = RedisServer::start(harness::scratch("state", "fleet"));
-    let hosts = [tally_on_redis(&redis), tally_on_redis(&redis)];
+    let hosts = [
+        tally_on_redis(&redis, &PATIENT),
+        tally_on_redis(&redis, &PATIENT),
+    ];
     // 8 clients, 5,000 COUNT lines each, spread over both hosts.
     let last = count_in_parallel(&[&hosts[0], &hosts[1]], 8, 5000)
         .into_iter()
@@ -540,7 +556,7 @@ fn two_hosts_on_one_redis_count_exactly_and_cas_loses_no_update_across_them() {
     // hosts on one key: no update lost.
     let probe = harness::testing_plugin("state-probe");
     let url = redis.url();
-    let args = [
+    let mut args = vec![
         "--plugin",
         probe.as_str(),
         "--keyvalue",
@@ -548,15 +564,16 @@ fn two_hosts_on_one_redis_count_exactly_and_cas_loses_no_update_across_them() {
         "--plugin-bucket",
         "b",
     ];
+    args.extend_from_slice(&PATIENT);
     let probes = [ServerProcess::start(&args), ServerProcess::start(&args)];
-    add_in_parallel(&[&probes[0], &probes[1]]);
+    add_in_parallel(&[&probes[0], &probes[1]], 16, 1000, "add b hot 1");
     assert_eq!(ask(&mut probes[1].connect(), "get b hot"), "16000");
 }
 
 #[test]
 fn a_stopped_redis_fails_each_state_call_in_time_and_the_host_recovers_when_it_is_back() {
     let mut redis = RedisServer::start(harness::scratch("state", "redis-down"));
-    let server = tally_on_redis(&redis);
+    let server = tally_on_redis(&redis, &[]);
     let mut stream = server.connect();
     assert_eq!(ask(&mut stream, "COUNT"), "1");
     redis.stop();
@@ -596,4 +613,108 @@ fn a_stopped_redis_fails_each_state_call_in_time_and_the_host_recovers_when_it_i
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(ask(&mut other, "TOTAL"), "2");
+}
+
+#[test]
+fn each_sdk_keeps_state_and_publishes_a_metric_through_the_host() {
+    for plugin in ["tally-py", "tally-js", "tally-c"] {
+        let path = harness::testing_plugin(plugin);
+        let server = ServerProcess::start(&[
+            "--plugin",
+            &path,
+            "--keyvalue",
+            "memory:",
+            "--plugin-bucket",
+            "tally",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ]);
+        let mut stream = server.connect();
+        assert_eq!(ask(&mut stream, "COUNT"), "1", "{plugin}");
+        assert_eq!(ask(&mut stream, "COUNT"), "2", "{plugin}");
+        assert_eq!(ask(&mut stream, "ADD 5"), "5", "{plugin}");
+        assert_eq!(ask(&mut stream, "TOTAL"), "2", "{plugin}");
+        let refused = ask(&mut stream, "NOPE");
+        assert!(
+            refused.starts_with("ERR plugin: expected COUNT, ADD N or TOTAL"),
+            "{plugin}: {refused}"
+        );
+        // 4 connections adding at once: the wrapper's compare-and-swap
+        // retries lose no update.
+        add_in_parallel(&[&server], 4, 25, "ADD 1");
+        assert_eq!(ask(&mut stream, "ADD 0"), "105", "{plugin}");
+        let scrape = harness::http_get(server.metrics_addr(), "/metrics").1;
+        let (clean, printed) = harness::promtool_check(&scrape);
+        assert!(
+            clean,
+            "{plugin}: promtool check metrics:\n{printed}\non:\n{scrape}"
+        );
+        for (command, lines) in [("count", 2.0), ("add", 102.0)] {
+            let series = format!(
+                "yell_plugin_lang_tally_lines_total{{plugin=\"{plugin}\",command=\"{command}\"}}"
+            );
+            assert_eq!(
+                harness::sample(&scrape, &series),
+                lines,
+                "{plugin} {command}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_rate_limiter_gives_each_client_its_bucket_across_connections() {
+    let server = ServerProcess::start(&[
+        "--plugin",
+        "ratelimit",
+        "--keyvalue",
+        "memory:",
+        "--plugin-bucket",
+        "ratelimit",
+        "--plugin-config",
+        "rate=1",
+        "--plugin-config",
+        "burst=3",
+        "--proxy-protocol",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    let client = |address: &str| {
+        let mut stream = server.connect();
+        stream
+            .write_all(format!("PROXY TCP4 {address} 127.0.0.1 4000 1234\r\n").as_bytes())
+            .unwrap();
+        stream
+    };
+    let mut first = client("192.0.2.7");
+    let answers: Vec<String> = (0..5)
+        .map(|i| ask(&mut first, &format!("line {i}")))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "line 0",
+            "line 1",
+            "line 2",
+            "ERR rate limited",
+            "ERR rate limited"
+        ]
+    );
+    // The same client on another connection draws on the same bucket.
+    let mut again = client("192.0.2.7");
+    assert_eq!(ask(&mut again, "more"), "ERR rate limited");
+    // Another client has a full bucket of its own.
+    let mut other = client("198.51.100.1");
+    assert_eq!(ask(&mut other, "hello"), "hello");
+    // A second later the first client has one token again.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(ask(&mut again, "later"), "later");
+    assert_eq!(ask(&mut again, "later"), "ERR rate limited");
+    let scrape = harness::http_get(server.metrics_addr(), "/metrics").1;
+    for (verdict, lines) in [("passed", 5.0), ("limited", 4.0)] {
+        let series = format!(
+            "yell_plugin_ratelimit_lines_total{{plugin=\"ratelimit\",verdict=\"{verdict}\"}}"
+        );
+        assert_eq!(harness::sample(&scrape, &series), lines, "{verdict}");
+    }
 }

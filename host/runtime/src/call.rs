@@ -146,7 +146,7 @@ pub(crate) fn run_synchronously(
     let state = instance.store.data_mut();
     state.clock.restart_synchronous(ticks.last_tick());
     state.panicked = false;
-    state.hold_log_lines();
+    state.hold_until_counted();
     instance.store.set_epoch_deadline(1);
     let exports = instance
         .exports
@@ -171,13 +171,13 @@ pub(crate) fn run_synchronously(
     };
     drop(running);
     let state = instance.store.data_mut();
-    // A call that logged more lines than are held is made again too, with
-    // its lines written as they come (it may have trapped or panicked: it
-    // will again, saying all it says).
-    let cut = state.log_lines_overflowed()
+    // A call that logged or recorded more than is held is made again too,
+    // with its lines written as they come (it may have trapped or
+    // panicked: it will again, saying all it says).
+    let cut = state.held_overflowed()
         || (!state.panicked
             && matches!(&result, Err(error) if error.downcast_ref::<SliceEnded>().is_some()));
-    state.release_log_lines(!cut);
+    state.release_held(!cut);
     if cut {
         return Synchronous::Cut(instance.into_place());
     }

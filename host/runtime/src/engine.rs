@@ -64,40 +64,75 @@ pub trait HostImport: Send + Sync {
         let _ = plugin;
         None
     }
+
+    /// Whether the component import `import` (such as
+    /// `wasi:keyvalue/store@0.2.0-draft2`) is one of this import's: by
+    /// default, an interface of the package [`name`](Self::name) names
+    /// (`wasi:keyvalue`), or the interface it names
+    /// (`yell:plugin/metrics`).
+    fn offers(&self, import: &str) -> bool {
+        import
+            .strip_prefix(self.name())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('@'))
+    }
+
+    /// Whether its functions may wait (on a store, the network): a plugin
+    /// that imports them is called asynchronously and given at most
+    /// [`HOST_WAITING_BATCH_LINES`] lines per call. One whose functions
+    /// only compute and do what they do through
+    /// [`PluginState::when_call_counts`] (metrics) says false, and leaves
+    /// its plugins as cheap to call as those that import nothing.
+    fn waits(&self) -> bool {
+        true
+    }
 }
 
 /// The WIT world a plugin component must implement, for error messages.
 pub const PLUGIN_WORLD: &str = "yell:plugin/plugin@0.1.0";
 
+/// The host's own interfaces, which every plugin may import and which
+/// only compute.
+const OWN_IMPORTS: [&str; 3] = [
+    "yell:plugin/types@",
+    "yell:plugin/log@",
+    "yell:plugin/connection@",
+];
+
 /// Whether a plugin can be called synchronously: it imports nothing but the
-/// host's own interfaces (no WASI, whose host side is asynchronous), so a
-/// call can neither wait nor reach anything outside its instance, and
-/// running it again from the start (after a cut) gives the same answer.
-fn can_run_synchronously(component: &wasmtime::component::Component, engine: &Engine) -> bool {
-    component
-        .component_type()
-        .imports(engine)
-        .all(|(name, _)| name.starts_with("yell:plugin/"))
+/// host's own interfaces and host imports that do not wait (no WASI, whose
+/// host side is asynchronous), so a call can neither wait nor reach
+/// anything outside its instance but through what is held until it counts,
+/// and running it again from the start (after a cut) gives the same answer.
+fn can_run_synchronously(
+    component: &wasmtime::component::Component,
+    engine: &Engine,
+    imports: &[Arc<dyn HostImport>],
+) -> bool {
+    component.component_type().imports(engine).all(|(name, _)| {
+        OWN_IMPORTS.iter().any(|own| name.starts_with(own))
+            || imports
+                .iter()
+                .any(|import| !import.waits() && import.offers(name))
+    })
 }
 
 /// The most lines one call of a plugin that uses the embedder's host
-/// imports takes: each of its lines may wait on a store (a commit, a
-/// network round trip), and those waits add up inside one call's
-/// wall-clock ceiling; at this many, a millisecond each stays far below
-/// it.
+/// imports that wait takes: each of its lines may wait on a store (a
+/// commit, a network round trip), and those waits add up inside one
+/// call's wall-clock ceiling; at this many, a millisecond each stays far
+/// below it.
 pub const HOST_WAITING_BATCH_LINES: usize = 64;
 
-/// Whether `component` imports any of the embedder's `imports`.
-fn imports_added(
+/// Whether `component` imports any of the embedder's `imports` that wait.
+fn waits_on_host(
     component: &wasmtime::component::Component,
     engine: &Engine,
     imports: &[Arc<dyn HostImport>],
 ) -> bool {
     component.component_type().imports(engine).any(|(name, _)| {
-        imports.iter().any(|import| {
-            name.strip_prefix(import.name())
-                .is_some_and(|rest| rest.starts_with('/'))
-        })
+        imports
+            .iter()
+            .any(|import| import.waits() && import.offers(name))
     })
 }
 
@@ -286,7 +321,7 @@ impl PluginRuntime {
                 format!("plugin {shown}: is not a {PLUGIN_WORLD} component (wrong exports)")
             })?;
         let name = source.name.clone();
-        let waits_on_host = imports_added(&component, &self.engine, &self.imports);
+        let waits_on_host = waits_on_host(&component, &self.engine, &self.imports);
         if waits_on_host {
             tracing::info!(
                 "plugin {shown}: uses a host import: at most {HOST_WAITING_BATCH_LINES} lines per call"
@@ -305,17 +340,17 @@ impl PluginRuntime {
         // asynchronous way anyway.
         let synchronous = match (
             limits.isolation,
-            can_run_synchronously(&component, &self.engine),
+            can_run_synchronously(&component, &self.engine, &self.imports),
         ) {
             (Isolation::Pooled, true) => {
                 tracing::info!(
-                    "plugin {shown}: imports only the host's interfaces: called synchronously"
+                    "plugin {shown}: imports only what computes (the host's interfaces, metrics): called synchronously"
                 );
                 true
             }
             (Isolation::Pooled, false) => {
                 tracing::info!(
-                    "plugin {shown}: imports WASI or a host import (state): called asynchronously"
+                    "plugin {shown}: imports WASI or a host import that waits (state): called asynchronously"
                 );
                 false
             }

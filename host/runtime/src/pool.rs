@@ -278,7 +278,7 @@ impl InstancePool {
             log: self.log.clone(),
             clock: self.limits.start_clock(self.ticks.last_tick()),
             panicked: false,
-            held_log_lines: None,
+            held: None,
             wasi: crate::wasi::context(&self.log, &self.grants)
                 .map_err(|error| PluginError::Start(format!("{error:#}")))?,
             table: wasmtime::component::ResourceTable::new(),

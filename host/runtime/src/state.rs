@@ -2,7 +2,8 @@
 //! imports every plugin may use (`yell:plugin/log`, `yell:plugin/connection`,
 //! WASI).
 //!
-//! Owns: [`PluginState`] and its log-line holding for synchronous calls.
+//! Owns: [`PluginState`] and what it holds of a synchronous call until the
+//! call counts (log lines, the effects of the embedder's host imports).
 //! Uses: the bindings, the limits an instance runs under (memory, deadline
 //! clock, admission place), the plugin log and the open connections.
 
@@ -27,9 +28,10 @@ pub struct PluginState {
     pub(crate) clock: CallClock,
     /// Set when the plugin said it panicked: its trap is then a panic.
     pub(crate) panicked: bool,
-    /// Log lines of a synchronous call, held until it ends: a call cut at
-    /// the end of its slice runs again, and its lines must be said once.
-    pub(crate) held_log_lines: Option<HeldLogLines>,
+    /// What a synchronous call did outside its instance (log lines, host
+    /// imports' effects), held until it ends: a call cut at the end of its
+    /// slice runs again, and what it did must happen once.
+    pub(crate) held: Option<HeldUntilCounted>,
     /// WASI, granting nothing by default (see `wasi`).
     pub(crate) wasi: wasmtime_wasi::WasiCtx,
     /// The WASI resources (streams...) the instance holds.
@@ -76,7 +78,7 @@ impl bindings::yell::plugin::log::Host for PluginState {
             Level::Warn => log::Level::Warn,
             Level::Error => log::Level::Error,
         };
-        match &mut self.held_log_lines {
+        match &mut self.held {
             Some(held) if held.lines.len() < MAX_HELD_LOG_LINES => {
                 held.lines.push((level, message))
             }
@@ -99,11 +101,20 @@ impl bindings::yell::plugin::log::Host for PluginState {
 /// more is made again asynchronously (see `call::run_synchronously`).
 const MAX_HELD_LOG_LINES: usize = 256;
 
-/// The log lines of a synchronous call, until it ends.
+/// Host imports' effects of one synchronous call held until it ends (a
+/// metric recorded per line of a large batch); a call with more is made
+/// again asynchronously, where they happen as they come.
+const MAX_HELD_EFFECTS: usize = 16 * 1024;
+
+/// Something a host import does outside the instance, once the call counts.
+type Effect = Box<dyn FnOnce() + Send>;
+
+/// What a synchronous call did outside its instance, until it ends.
 #[derive(Default)]
-pub(crate) struct HeldLogLines {
+pub(crate) struct HeldUntilCounted {
     lines: Vec<(log::Level, String)>,
-    /// The call logged more than [`MAX_HELD_LOG_LINES`].
+    effects: Vec<Effect>,
+    /// The call logged or did more than is held.
     overflowed: bool,
 }
 
@@ -122,28 +133,47 @@ impl PluginState {
         &mut self.table
     }
 
-    /// Holds the log lines of the call about to run until
-    /// [`release_log_lines`](Self::release_log_lines).
-    pub(crate) fn hold_log_lines(&mut self) {
-        self.held_log_lines = Some(HeldLogLines::default());
+    /// Does `effect` (something a host import does outside the instance,
+    /// such as recording a metric) once the call running now counts: at
+    /// once in a call that cannot be made again, at its end in a
+    /// synchronous call, and never if that call is cut and made again from
+    /// the start (the new call does it instead). So a call that is made
+    /// twice does it once.
+    pub fn when_call_counts(&mut self, effect: impl FnOnce() + Send + 'static) {
+        match &mut self.held {
+            Some(held) if held.effects.len() < MAX_HELD_EFFECTS => {
+                held.effects.push(Box::new(effect))
+            }
+            // Too many to hold: the call will be made again the way whose
+            // effects happen as they come.
+            Some(held) => held.overflowed = true,
+            None => effect(),
+        }
     }
 
-    /// Whether the call logged more lines than are held.
-    pub(crate) fn log_lines_overflowed(&self) -> bool {
-        self.held_log_lines
-            .as_ref()
-            .is_some_and(|held| held.overflowed)
+    /// Holds the log lines and effects of the call about to run until
+    /// [`release_held`](Self::release_held).
+    pub(crate) fn hold_until_counted(&mut self) {
+        self.held = Some(HeldUntilCounted::default());
     }
 
-    /// Writes the held log lines (the call counted), or drops them (it is
-    /// made again), and stops holding.
-    pub(crate) fn release_log_lines(&mut self, write: bool) {
-        let Some(held) = self.held_log_lines.take() else {
+    /// Whether the call logged or did more than is held.
+    pub(crate) fn held_overflowed(&self) -> bool {
+        self.held.as_ref().is_some_and(|held| held.overflowed)
+    }
+
+    /// Writes the held log lines and does the held effects (the call
+    /// counted), or drops them (it is made again), and stops holding.
+    pub(crate) fn release_held(&mut self, counted: bool) {
+        let Some(held) = self.held.take() else {
             return;
         };
-        if write {
+        if counted {
             for (level, message) in held.lines {
                 self.log.write(level, &message);
+            }
+            for effect in held.effects {
+                effect();
             }
         }
     }

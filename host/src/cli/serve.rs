@@ -22,6 +22,7 @@ use crate::admin::access::check_exposure;
 use crate::admin::{AdminConfig, AdminToken};
 use crate::listener::ListenOn;
 use crate::locate::locate_chain;
+use crate::plugin_metrics::DEFAULT_SERIES_PER_PLUGIN;
 use crate::server::ServerConfig;
 
 /// Options of the server.
@@ -210,6 +211,12 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub state: StateArgs,
+
+    /// Series each plugin may make of the metrics it defines (one per
+    /// metric and set of label values); a recording that would make one
+    /// more records nothing, with one warning.
+    #[arg(long, default_value_t = DEFAULT_SERIES_PER_PLUGIN as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub plugin_metric_series: u32,
 }
 
 /// Running time one plugin call may use unless `--plugin-timeout` says
@@ -311,6 +318,7 @@ impl ServeArgs {
             drain_timeout: self.drain_timeout,
             proxy_header_timeout: self.proxy_protocol.then_some(self.proxy_header_timeout),
             state,
+            plugin_metric_series: self.plugin_metric_series as usize,
         })
     }
 }

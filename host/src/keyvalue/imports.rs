@@ -85,6 +85,12 @@ impl HostImport for KeyValueImport {
         "wasi:keyvalue"
     }
 
+    fn offers(&self, import: &str) -> bool {
+        ["wasi:keyvalue/", "yell:plugin/expiry@"]
+            .iter()
+            .any(|interface| import.starts_with(interface))
+    }
+
     fn add_to_linker(&self, linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         generated::State::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |state| state)
     }

@@ -81,7 +81,10 @@ pub fn build(dir: &Path, manifest: &Manifest, options: &BuildOptions) -> Result<
             manifest.wit_dir(dir).display()
         )
     })?;
-    let world = resolve.select_world(&[package], Some("plugin"))?;
+    // The SDK's bindings are the stateful world's (named `plugin`): the
+    // component imports only what the module calls, so a plugin that
+    // keeps no state and publishes no metrics stays a plain `plugin`.
+    let world = resolve.select_world(&[package], Some("stateful-plugin"))?;
     wit_component::embed_component_metadata(
         &mut module,
         &resolve,

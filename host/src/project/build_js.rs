@@ -34,7 +34,8 @@ pub fn build(dir: &Path, manifest: &Manifest, options: &BuildOptions) -> Result<
         .arg(std::path::absolute(manifest.wit_dir(dir))?)
         .arg(absolute.join("app.js"))
         .arg(std::path::absolute(&out)?)
-        .arg(std::path::absolute(manifest.sdk_dir(dir))?);
+        .arg(std::path::absolute(manifest.sdk_dir(dir))?)
+        .arg(manifest.world.name());
     run_compiler(node, &format!("ComponentizeJS, building {}", manifest.name))?;
     Ok(out)
 }

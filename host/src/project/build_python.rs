@@ -41,7 +41,7 @@ pub fn build(dir: &Path, manifest: &Manifest, options: &BuildOptions) -> Result<
         .arg("import sys, componentize_py; sys.argv[0] = 'componentize-py'; componentize_py.script()")
         .arg("-d")
         .arg(manifest.wit_dir(dir))
-        .args(["-w", "plugin", "componentize", "app", "-p"])
+        .args(["-w", manifest.world.name(), "componentize", "app", "-p"])
         .arg(&stage)
         .arg("-o")
         .arg(&temporary)

@@ -54,6 +54,39 @@ pub struct Tools {
     pub componentize_js: Option<String>,
 }
 
+/// The world a project's component is built for. Python and JavaScript
+/// components keep every import of their world, so a project that keeps
+/// no state must not be built for the stateful one (its calls would wait
+/// on the host, and take fewer lines each); Rust and C components import
+/// only what their code calls, and are built for the stateful world
+/// whatever this says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// Lines in, lines out: the host's log and connection addresses.
+    #[default]
+    Plugin,
+    /// A `plugin` that also publishes metrics of its own.
+    MetricsPlugin,
+    /// A `metrics-plugin` that also keeps state in `wasi:keyvalue` buckets.
+    StatefulPlugin,
+}
+
+impl World {
+    fn is_plain(&self) -> bool {
+        *self == World::Plugin
+    }
+
+    /// Its name in `wit/plugin.wit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::Plugin => "plugin",
+            World::MetricsPlugin => "metrics-plugin",
+            World::StatefulPlugin => "stateful-plugin",
+        }
+    }
+}
+
 /// A project's `yell-plugin.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -63,6 +96,10 @@ pub struct Manifest {
     pub language: Language,
     /// The contract it targets, `yell:plugin@VERSION`.
     pub contract: String,
+    /// The world of the contract it is built for (`plugin` unless set):
+    /// what it may import.
+    #[serde(default, skip_serializing_if = "World::is_plain")]
+    pub world: World,
     /// Where its SDK is, relative to the project: `sdk` (vendored by
     /// `new`) unless set. The repository's own plugins share one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +177,7 @@ mod tests {
             name: "shout".into(),
             language: Language::Rust,
             contract: contract_package().into(),
+            world: World::StatefulPlugin,
             sdk: None,
             wit: None,
             tools: Tools {
@@ -149,6 +187,7 @@ mod tests {
         };
         let text = manifest.to_toml();
         assert!(text.contains("language = \"rust\""), "{text}");
+        assert!(text.contains("world = \"stateful-plugin\""), "{text}");
         assert_eq!(toml::from_str::<Manifest>(&text).unwrap(), manifest);
         manifest.check_contract().unwrap();
         let old = Manifest {

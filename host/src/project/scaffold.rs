@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::manifest::{Language, Manifest, MANIFEST_FILE};
+use super::manifest::{Language, Manifest, World, MANIFEST_FILE};
 use super::templates::{project_files, sdk_files, tools, RUST_SDK_MANIFEST};
 use crate::embedded::{contract_package, CONTRACT_FILES};
 
@@ -35,6 +35,7 @@ pub fn create(dir: &Path, language: Language, name: Option<&str>) -> Result<Mani
         name: name.clone(),
         language,
         contract: contract_package().to_string(),
+        world: World::Plugin,
         sdk: None,
         wit: None,
         tools: tools(language),

@@ -222,12 +222,20 @@ const RUST_SDK: &[File] = &[
         include_str!("../../../plugins/sdk/src/lib.rs"),
     ),
     (
+        "sdk/src/clock.rs",
+        include_str!("../../../plugins/sdk/src/clock.rs"),
+    ),
+    (
         "sdk/src/host.rs",
         include_str!("../../../plugins/sdk/src/host.rs"),
     ),
     (
         "sdk/src/log.rs",
         include_str!("../../../plugins/sdk/src/log.rs"),
+    ),
+    (
+        "sdk/src/metrics.rs",
+        include_str!("../../../plugins/sdk/src/metrics.rs"),
     ),
     (
         "sdk/src/reply.rs",
@@ -244,6 +252,10 @@ const RUST_SDK: &[File] = &[
     (
         "sdk/src/testing.rs",
         include_str!("../../../plugins/sdk/src/testing.rs"),
+    ),
+    (
+        "sdk/wit/clock.wit",
+        include_str!("../../../plugins/sdk/wit/clock.wit"),
     ),
 ];
 
@@ -262,6 +274,22 @@ const JS_SDK: &[File] = &[
     (
         "sdk/yell_plugin.js",
         include_str!("../../../plugins/js/sdk/yell_plugin.js"),
+    ),
+    (
+        "sdk/yell_state.js",
+        include_str!("../../../plugins/js/sdk/yell_state.js"),
+    ),
+    (
+        "sdk/yell_metrics.js",
+        include_str!("../../../plugins/js/sdk/yell_metrics.js"),
+    ),
+    (
+        "sdk/fake_state.mjs",
+        include_str!("../../../plugins/js/sdk/fake_state.mjs"),
+    ),
+    (
+        "sdk/fake_metrics.mjs",
+        include_str!("../../../plugins/js/sdk/fake_metrics.mjs"),
     ),
     (
         "sdk/testing.mjs",
@@ -311,22 +339,29 @@ mod tests {
     #[test]
     fn every_source_file_of_each_sdk_is_vendored() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
-        for (language, folder, prefix) in [
-            (Language::Rust, "sdk/src", "sdk/src/"),
-            (Language::Python, "python/sdk", "sdk/"),
-            (Language::Js, "js/sdk", "sdk/"),
+        for (language, folders) in [
+            (
+                Language::Rust,
+                &[("sdk/src", "sdk/src/"), ("sdk/wit", "sdk/wit/")][..],
+            ),
+            (Language::Python, &[("python/sdk", "sdk/")][..]),
+            (Language::Js, &[("js/sdk", "sdk/")][..]),
         ] {
-            let mut sources: Vec<String> = std::fs::read_dir(root.join(folder))
-                .unwrap()
-                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|name| {
-                    [".rs", ".py", ".js", ".mjs"]
-                        .iter()
-                        .any(|ext| name.ends_with(ext))
-                        && !name.starts_with("test_")
-                        && !name.ends_with(".test.mjs")
+            let mut sources: Vec<String> = folders
+                .iter()
+                .flat_map(|(folder, prefix)| {
+                    std::fs::read_dir(root.join(folder))
+                        .unwrap()
+                        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                        .filter(|name| {
+                            [".rs", ".py", ".js", ".mjs", ".wit"]
+                                .iter()
+                                .any(|ext| name.ends_with(ext))
+                                && !name.starts_with("test_")
+                                && !name.ends_with(".test.mjs")
+                        })
+                        .map(move |name| format!("{prefix}{name}"))
                 })
-                .map(|name| format!("{prefix}{name}"))
                 .collect();
             sources.sort();
             let mut vendored: Vec<String> = sdk_files(language)

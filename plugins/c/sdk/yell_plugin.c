@@ -470,3 +470,244 @@ char *yell_peer(uint64_t conn, char **local) {
     yell_plugin_connection_connection_info_free(&info);
     return peer;
 }
+
+/* ---- State and metrics, through the host's imports ---------------------- *
+ * Natively (a plugin's unit tests) testing/yell_test_host.c defines these
+ * functions over a fake store instead. */
+#ifdef __wasm__
+
+static char state_why[512];
+
+/* A string the bindings borrow: the text itself, not a copy. */
+static plugin_string_t borrowed(const char *text) {
+    plugin_string_t s = {(uint8_t *)text, strlen(text)};
+    return s;
+}
+
+static plugin_list_u8_t borrowed_bytes(const void *bytes, size_t len) {
+    plugin_list_u8_t list = {(uint8_t *)bytes, len};
+    return list;
+}
+
+/* The message of a store error (freed here). */
+static const char *store_why(const char *bucket, wasi_keyvalue_store_error_t *error) {
+    switch (error->tag) {
+    case WASI_KEYVALUE_STORE_ERROR_ACCESS_DENIED:
+        snprintf(state_why, sizeof state_why,
+                 "bucket %s: access denied (the operator grants buckets with --plugin-bucket)", bucket);
+        break;
+    case WASI_KEYVALUE_STORE_ERROR_NO_SUCH_STORE:
+        snprintf(state_why, sizeof state_why, "bucket %s: no such store", bucket);
+        break;
+    default:
+        snprintf(state_why, sizeof state_why, "%.*s", (int)error->val.other.len,
+                 (const char *)error->val.other.ptr);
+    }
+    wasi_keyvalue_store_error_free(error);
+    return state_why;
+}
+
+static wasi_keyvalue_store_borrow_bucket_t borrow(const yell_bucket *bucket) {
+    wasi_keyvalue_store_borrow_bucket_t handle = {bucket->handle};
+    return handle;
+}
+
+const char *yell_bucket_open(const char *name, yell_bucket *bucket) {
+    plugin_string_t identifier = borrowed(name);
+    wasi_keyvalue_store_own_bucket_t handle;
+    wasi_keyvalue_store_error_t error;
+    snprintf(bucket->name, sizeof bucket->name, "%s", name);
+    bucket->handle = -1;
+    if (!wasi_keyvalue_store_open(&identifier, &handle, &error)) return store_why(name, &error);
+    bucket->handle = handle.__handle;
+    return NULL;
+}
+
+void yell_bucket_close(yell_bucket *bucket) {
+    if (bucket->handle < 0) return;
+    wasi_keyvalue_store_own_bucket_t handle = {bucket->handle};
+    wasi_keyvalue_store_bucket_drop_own(handle);
+    bucket->handle = -1;
+}
+
+const char *yell_state_get(const yell_bucket *bucket, const char *key, uint8_t **value, size_t *len) {
+    plugin_string_t k = borrowed(key);
+    plugin_option_list_u8_t found;
+    wasi_keyvalue_store_error_t error;
+    *value = NULL;
+    *len = 0;
+    if (!wasi_keyvalue_store_method_bucket_get(borrow(bucket), &k, &found, &error))
+        return store_why(bucket->name, &error);
+    if (found.is_some) {
+        /* The bindings' list is malloc'd for the plugin: it is handed on. */
+        *value = found.val.ptr;
+        *len = found.val.len;
+    }
+    return NULL;
+}
+
+const char *yell_state_set(const yell_bucket *bucket, const char *key, const void *value, size_t len) {
+    plugin_string_t k = borrowed(key);
+    plugin_list_u8_t v = borrowed_bytes(value, len);
+    wasi_keyvalue_store_error_t error;
+    if (!wasi_keyvalue_store_method_bucket_set(borrow(bucket), &k, &v, &error))
+        return store_why(bucket->name, &error);
+    return NULL;
+}
+
+const char *yell_state_set_with_ttl(const yell_bucket *bucket, const char *key, const void *value,
+                                    size_t len, uint64_t ttl_ms) {
+    plugin_string_t k = borrowed(key);
+    plugin_list_u8_t v = borrowed_bytes(value, len);
+    wasi_keyvalue_store_error_t error;
+    if (!yell_plugin_expiry_set_with_ttl(borrow(bucket), &k, &v, ttl_ms ? ttl_ms : 1, &error))
+        return store_why(bucket->name, &error);
+    return NULL;
+}
+
+const char *yell_state_expire(const yell_bucket *bucket, const char *key, uint64_t ttl_ms, int *was_set) {
+    plugin_string_t k = borrowed(key);
+    bool set;
+    wasi_keyvalue_store_error_t error;
+    if (!yell_plugin_expiry_expire(borrow(bucket), &k, ttl_ms, &set, &error))
+        return store_why(bucket->name, &error);
+    if (was_set) *was_set = set;
+    return NULL;
+}
+
+const char *yell_state_delete(const yell_bucket *bucket, const char *key) {
+    plugin_string_t k = borrowed(key);
+    wasi_keyvalue_store_error_t error;
+    if (!wasi_keyvalue_store_method_bucket_delete(borrow(bucket), &k, &error))
+        return store_why(bucket->name, &error);
+    return NULL;
+}
+
+const char *yell_state_exists(const yell_bucket *bucket, const char *key, int *exists) {
+    plugin_string_t k = borrowed(key);
+    bool found;
+    wasi_keyvalue_store_error_t error;
+    if (!wasi_keyvalue_store_method_bucket_exists(borrow(bucket), &k, &found, &error))
+        return store_why(bucket->name, &error);
+    *exists = found;
+    return NULL;
+}
+
+const char *yell_state_increment(const yell_bucket *bucket, const char *key, int64_t delta, int64_t *total) {
+    plugin_string_t k = borrowed(key);
+    wasi_keyvalue_store_error_t error;
+    if (!wasi_keyvalue_atomics_increment(borrow(bucket), &k, delta, total, &error))
+        return store_why(bucket->name, &error);
+    return NULL;
+}
+
+/* How many times yell_state_update tries before it gives up. */
+#define UPDATE_TRIES 1000
+
+const char *yell_state_update(const yell_bucket *bucket, const char *key, yell_state_change change,
+                              void *context, int *written) {
+    plugin_string_t k = borrowed(key);
+    wasi_keyvalue_atomics_own_cas_t cas;
+    wasi_keyvalue_store_error_t error;
+    if (written) *written = 0;
+    if (!wasi_keyvalue_atomics_static_cas_new(borrow(bucket), &k, &cas, &error))
+        return store_why(bucket->name, &error);
+    yell_reply value = {0};
+    for (int tries = 0; tries < UPDATE_TRIES; tries++) {
+        plugin_option_list_u8_t current;
+        wasi_keyvalue_atomics_borrow_cas_t seen = {cas.__handle};
+        if (!wasi_keyvalue_atomics_method_cas_current(seen, &current, &error)) {
+            wasi_keyvalue_atomics_cas_drop_own(cas);
+            free(value.buf);
+            return store_why(bucket->name, &error);
+        }
+        value.len = 0;
+        int keep = change(current.is_some ? current.val.ptr : NULL, current.is_some ? current.val.len : 0,
+                          context, &value);
+        if (current.is_some) plugin_list_u8_free(&current.val);
+        if (!keep) {
+            wasi_keyvalue_atomics_cas_drop_own(cas);
+            free(value.buf);
+            return NULL;
+        }
+        plugin_list_u8_t v = borrowed_bytes(value.buf, value.len);
+        wasi_keyvalue_atomics_cas_error_t failed;
+        /* swap takes the handle, whatever it answers. */
+        if (wasi_keyvalue_atomics_swap(cas, &v, &failed)) {
+            free(value.buf);
+            if (written) *written = 1;
+            return NULL;
+        }
+        if (failed.tag != WASI_KEYVALUE_ATOMICS_CAS_ERROR_CAS_FAILED) {
+            free(value.buf);
+            return store_why(bucket->name, &failed.val.store_error);
+        }
+        cas = failed.val.cas_failed;
+    }
+    wasi_keyvalue_atomics_cas_drop_own(cas);
+    free(value.buf);
+    snprintf(state_why, sizeof state_why, "%s/%s: still contended after %d tries", bucket->name, key,
+             UPDATE_TRIES);
+    return state_why;
+}
+
+/* The NULL-terminated `strings` as a list the bindings borrow (its array
+ * malloc'd: free it). */
+static plugin_list_string_t borrowed_strings(const char *const *strings) {
+    size_t count = 0;
+    while (strings && strings[count]) count++;
+    plugin_list_string_t list = {NULL, count};
+    if (count) {
+        list.ptr = malloc(count * sizeof *list.ptr);
+        if (!list.ptr) yell_panic("yell-plugin: out of memory");
+        for (size_t i = 0; i < count; i++) list.ptr[i] = borrowed(strings[i]);
+    }
+    return list;
+}
+
+static yell_metric define(const char *name, const char *help, yell_plugin_metrics_kind_t kind,
+                          const char *const *labels, const double *buckets, size_t count) {
+    yell_plugin_metrics_definition_t definition = {
+        .name = borrowed(name),
+        .help = borrowed(help),
+        .kind = kind,
+        .labels = borrowed_strings(labels),
+        .buckets = {(double *)buckets, count},
+    };
+    yell_metric metric = yell_plugin_metrics_define(&definition);
+    free(definition.labels.ptr);
+    return metric;
+}
+
+yell_metric yell_counter(const char *name, const char *help, const char *const *labels) {
+    return define(name, help, YELL_PLUGIN_METRICS_KIND_COUNTER, labels, NULL, 0);
+}
+
+yell_metric yell_gauge(const char *name, const char *help, const char *const *labels) {
+    return define(name, help, YELL_PLUGIN_METRICS_KIND_GAUGE, labels, NULL, 0);
+}
+
+yell_metric yell_histogram(const char *name, const char *help, const char *const *labels,
+                           const double *buckets, size_t count) {
+    return define(name, help, YELL_PLUGIN_METRICS_KIND_HISTOGRAM, labels, buckets, count);
+}
+
+void yell_metric_add(yell_metric metric, const char *const *values, double amount) {
+    plugin_list_string_t list = borrowed_strings(values);
+    yell_plugin_metrics_add(metric, &list, amount);
+    free(list.ptr);
+}
+
+void yell_metric_set(yell_metric metric, const char *const *values, double value) {
+    plugin_list_string_t list = borrowed_strings(values);
+    yell_plugin_metrics_set(metric, &list, value);
+    free(list.ptr);
+}
+
+void yell_metric_observe(yell_metric metric, const char *const *values, double value) {
+    plugin_list_string_t list = borrowed_strings(values);
+    yell_plugin_metrics_observe(metric, &list, value);
+    free(list.ptr);
+}
+
+#endif /* __wasm__ */

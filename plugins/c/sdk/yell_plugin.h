@@ -184,6 +184,76 @@ __attribute__((__noreturn__)) void yell_panic(const char *message);
 __attribute__((__noreturn__)) void yell_panicf(const char *format, ...)
     __attribute__((__format__(__printf__, 1, 2)));
 
+/* ---- State: the host's wasi:keyvalue store ------------------------------ */
+/* Buckets the operator grants (--plugin-bucket) open; any other answers
+ * "access denied". A swap, another instance and another host on the same
+ * store see what is written here. Each call returns NULL, or a message
+ * saying why it failed (the store down or slow, a limit), valid until the
+ * next state call:
+ *
+ *     yell_bucket hits;
+ *     int64_t total;
+ *     const char *why = yell_bucket_open("hits", &hits);
+ *     if (!why) why = yell_state_increment(&hits, "all", 1, &total);
+ *     yell_bucket_close(&hits);
+ *     if (why) return yell_error(out, why);
+ *
+ * Keys are NUL-terminated strings; values are bytes. A plugin that calls
+ * none of these imports no state; the batch functions are in the
+ * bindings (bindings/plugin.h: wasi_keyvalue_batch_*). */
+typedef struct yell_bucket {
+    int32_t handle;
+    char name[128]; /* for messages */
+} yell_bucket;
+
+const char *yell_bucket_open(const char *name, yell_bucket *bucket);
+void yell_bucket_close(yell_bucket *bucket);
+
+/* The value of `key`: *value malloc'd (free it) and *len set, or *value
+ * NULL and *len 0 when unset. */
+const char *yell_state_get(const yell_bucket *bucket, const char *key, uint8_t **value, size_t *len);
+const char *yell_state_set(const yell_bucket *bucket, const char *key, const void *value, size_t len);
+/* Sets `key` to expire `ttl_ms` milliseconds from now (at least 1). */
+const char *yell_state_set_with_ttl(const yell_bucket *bucket, const char *key, const void *value,
+                                    size_t len, uint64_t ttl_ms);
+/* Makes `key` expire `ttl_ms` from now (0: at once); *was_set 0 if unset. */
+const char *yell_state_expire(const yell_bucket *bucket, const char *key, uint64_t ttl_ms, int *was_set);
+const char *yell_state_delete(const yell_bucket *bucket, const char *key);
+const char *yell_state_exists(const yell_bucket *bucket, const char *key, int *exists);
+/* Adds `delta` to the counter `key` (0 when unset), atomically in the
+ * store: the new value in *total. Kept as decimal text. */
+const char *yell_state_increment(const yell_bucket *bucket, const char *key, int64_t delta, int64_t *total);
+
+/* Replaces the value of `key` by compare-and-swap: `change` gets the value
+ * now (NULL when unset) and writes the new one with yell_write into `out`,
+ * returning 1 to store it or 0 to leave the key as it is; when another
+ * writer came first it is called again with the newer value. *written is
+ * 1 if a value was stored (pass NULL if not wanted). */
+typedef int (*yell_state_change)(const uint8_t *current, size_t len, void *context, yell_reply *out);
+const char *yell_state_update(const yell_bucket *bucket, const char *key, yell_state_change change,
+                              void *context, int *written);
+
+/* ---- Metrics of the plugin's own ---------------------------------------- */
+/* On the host's /metrics as yell_plugin_<name> (a counter's with _total),
+ * labelled plugin="<the plugin's name>" and with the label values given.
+ * Define in yell_setup: a definition the host refuses (a bad name, a name
+ * already defined otherwise) traps, so the plugin is refused at load.
+ * Label names and values are NULL-terminated arrays of strings (NULL for
+ * none). What a call records counts when the call ends. Mistakes trap (the
+ * wrong number of values, set on a counter); values the metric cannot
+ * take record nothing, and the host warns once. */
+typedef uint32_t yell_metric;
+
+yell_metric yell_counter(const char *name, const char *help, const char *const *labels);
+yell_metric yell_gauge(const char *name, const char *help, const char *const *labels);
+/* `buckets`: `count` increasing upper bounds (the host adds +Inf). */
+yell_metric yell_histogram(const char *name, const char *help, const char *const *labels,
+                           const double *buckets, size_t count);
+
+void yell_metric_add(yell_metric metric, const char *const *values, double amount);
+void yell_metric_set(yell_metric metric, const char *const *values, double value);
+void yell_metric_observe(yell_metric metric, const char *const *values, double value);
+
 #ifdef __cplusplus
 }
 #endif

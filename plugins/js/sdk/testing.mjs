@@ -3,7 +3,8 @@
 // host does (`init`) and sends lines through the SDK's own batch code
 // (`plugin(app).transformBatch`), with the host's imports answered by
 // fake_host.mjs: log lines kept (`takeLogs()`), connection addresses set
-// with `setPeer`. Apps are loaded with `TestHost.load(url)` and the SDK's
+// with `setPeer`; state and metrics by fake_state.mjs and fake_metrics.mjs
+// (`state`, `metrics` below). Apps are loaded with `TestHost.load(url)` and the SDK's
 // functions taken from `sdk` below, after the fake host is in place.
 //
 //     import { test } from 'node:test';
@@ -20,6 +21,17 @@ import { register } from 'node:module';
 register('./fake_host_loader.mjs', import.meta.url);
 
 const { logs, connections } = await import('./fake_host.mjs');
+
+/** The fake store (`grantBucket(name)`, `value(bucket, key)`,
+ * `resetState()`) and the fake metrics (`metricValue(name, labels)`,
+ * `observed(name, labels)`, `resetMetrics()`) a test sets up and reads. */
+export const state = await import('./fake_state.mjs');
+export const metrics = await import('./fake_metrics.mjs');
+
+/** yell_state.js and yell_metrics.js, loaded once the host's imports
+ * resolve to the fakes, like `sdk`. */
+export const stateSdk = await import('./yell_state.js');
+export const metricsSdk = await import('./yell_metrics.js');
 
 /** The SDK (yell_plugin.js), loaded once the host's imports resolve to the
  * fake host. A test imports it from here, and loads an app module with

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { TestHost, sdk } from './testing.mjs';
+import { TestHost, metrics, metricsSdk, sdk, state, stateSdk } from './testing.mjs';
 
 const { info, peer } = sdk;
 
@@ -59,4 +59,41 @@ test('the uppercase plugin', async () => {
   const host = await TestHost.load(new URL('../uppercase/app.js', import.meta.url));
   assert.deepEqual(host.lines(['café ok', 'x']), [['CAFé OK'], ['X']]);
   assert.throws(() => new TestHost({ transform: (line) => line }, { loud: 'yes' }), /unknown config key `loud`/);
+});
+
+test('state and metrics go to the fake host', () => {
+  const { Bucket, StateError } = stateSdk;
+  const { Counter, Histogram } = metricsSdk;
+  state.resetState();
+  metrics.resetMetrics();
+  state.grantBucket('hits');
+  const counted = Counter.define('counted', 'Lines counted.', ['verb']);
+  const sizes = Histogram.define('line_bytes', 'Line sizes.', [1, 10]);
+  const host = new TestHost({
+    transform(line) {
+      const bucket = Bucket.open('hits');
+      const text = new TextDecoder().decode(line);
+      if (text === 'secret') return Bucket.open('secret') && 'opened';
+      sizes.observe([], line.length);
+      if (text === 'last') return new TextDecoder().decode(bucket.update('last', () => 'seen'));
+      counted.add([text]);
+      return `${bucket.increment('count', 1n)}`;
+    },
+  });
+  assert.deepEqual(host.line('count'), ['1']);
+  assert.deepEqual(host.line('count'), ['2']);
+  assert.deepEqual(host.line('last'), ['seen']);
+  assert.equal(new TextDecoder().decode(state.value('hits', 'count')), '2');
+  assert.equal(metrics.metricValue('counted', ['count']), 2);
+  assert.deepEqual(metrics.observed('line_bytes', []), [5, 5, 4]);
+  const [refused] = host.lines(['secret']);
+  assert.match(refused.message, /access denied/);
+  assert.throws(() => Bucket.open('secret'), (error) => error instanceof StateError && error.kind === 'access-denied');
+  assert.throws(() => counted.add([]), /has labels verb/);
+  const bucket = Bucket.open('hits');
+  bucket.setMany([['a', 'x'], ['b', new Uint8Array([1])]]);
+  assert.deepEqual(bucket.getMany(['a', 'nope']).map((v) => v && v.length), [1, undefined]);
+  assert.deepEqual(bucket.keys(), ['a', 'b', 'count', 'last']);
+  bucket.deleteMany(['a', 'b']);
+  assert.equal(bucket.exists('a'), false);
 });

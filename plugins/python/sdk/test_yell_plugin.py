@@ -4,6 +4,7 @@ code with the fake host (`python3 -m unittest` in this folder)."""
 import unittest
 
 import yell_plugin
+import yell_plugin_testing
 from yell_plugin_testing import TestHost
 
 
@@ -71,3 +72,50 @@ class TestTheSdk(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Counted(yell_plugin.Plugin):
+    def setup(self, config):
+        super().setup(config)
+        self.counted = yell_plugin.Counter("counted", "Lines counted.", ["verb"])
+        self.sizes = yell_plugin.Histogram("line_bytes", "Line sizes.", [1, 10])
+
+    def transform(self, line):
+        if line == b"secret":
+            yell_plugin.Bucket("secret")
+        bucket = yell_plugin.Bucket("hits")
+        self.sizes.observe([], len(line))
+        if line == b"last":
+            return bucket.update("last", lambda current: "seen")
+        self.counted.add([line.decode()])
+        return str(bucket.increment("count"))
+
+
+class StateAndMetrics(unittest.TestCase):
+    def setUp(self):
+        yell_plugin_testing.reset_state()
+        yell_plugin_testing.reset_metrics()
+        yell_plugin_testing.grant_bucket("hits")
+
+    def test_state_and_metrics_go_to_the_fake_host(self):
+        host = TestHost(Counted)
+        self.assertEqual(host.line(b"count"), [b"1"])
+        self.assertEqual(host.line(b"count"), [b"2"])
+        self.assertEqual(host.line(b"last"), [b"seen"])
+        self.assertEqual(yell_plugin_testing.value("hits", "count"), b"2")
+        self.assertEqual(yell_plugin_testing.metric_value("counted", ("count",)), 2)
+        self.assertEqual(yell_plugin_testing.observed("line_bytes"), [5, 5, 4])
+        with self.assertRaisesRegex(ValueError, "access denied"):
+            host.line(b"secret")
+        self.assertEqual(host.take_logs(), [], "a refused bucket is no bug")
+        bucket = yell_plugin.Bucket("hits")
+        bucket.set_many([("a", "x"), ("b", b"\x01")])
+        self.assertEqual(bucket.get_many(["a", "nope"]), [b"x", None])
+        self.assertEqual(bucket.keys(), ["a", "b", "count", "last"])
+        bucket.delete_many(["a", "b"])
+        self.assertFalse(bucket.exists("a"))
+        with self.assertRaises(yell_plugin.StateError) as refused:
+            yell_plugin.Bucket("secret")
+        self.assertEqual(refused.exception.kind, "access-denied")
+        with self.assertRaisesRegex(AssertionError, "has labels"):
+            host.plugin.counted.add([])

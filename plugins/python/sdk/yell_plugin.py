@@ -18,9 +18,16 @@ exception is taken for a bug, and its traceback is also written to the
 host's log (each distinct one once per instance). `componentize-py ... componentize app` finds
 the `Transform` class in the app module.
 
+State and metrics: `Bucket` (the host's `wasi:keyvalue` store, in the
+buckets the operator grants with `--plugin-bucket`) and `Counter`, `Gauge`
+and `Histogram` (metrics of the plugin's own on the host's `/metrics`).
+A plugin that uses them is built for the world that has them:
+`world = "stateful-plugin"` (state and metrics) or `world =
+"metrics-plugin"` in its yell-plugin.toml.
+
 Under plain CPython (no component), `yell_plugin_testing.TestHost` runs a
-plugin through this same batch code for unit tests, with log lines and
-connection addresses answered by a fake host.
+plugin through this same batch code for unit tests, with log lines,
+connection addresses, state and metrics answered by a fake host.
 """
 
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
@@ -30,10 +37,31 @@ try:
     from componentize_py_types import Err
     from wit_world import exports
     from wit_world.imports import connection, log, types
+
+    # Only in the worlds that have them (`metrics-plugin`, `stateful-plugin`).
+    try:
+        from wit_world.imports import metrics
+    except ImportError:
+        metrics = None
+    try:
+        from wit_world.imports import atomics, batch, expiry, store
+    except ImportError:
+        atomics = batch = expiry = store = None
 except ImportError:
     # Under plain CPython (a plugin's unit tests): the fake host of
     # yell_plugin_testing answers the imports instead.
-    from yell_plugin_testing import Err, connection, exports, log, types
+    from yell_plugin_testing import (
+        Err,
+        atomics,
+        batch,
+        connection,
+        expiry,
+        exports,
+        log,
+        metrics,
+        store,
+        types,
+    )
 
 Reply = Union[bytes, bytearray, str, Iterable[Union[bytes, bytearray, str]], None]
 
@@ -163,3 +191,187 @@ def lines(function: Callable[[bytes], Reply]) -> type:
             return function(line)
 
     return Lines
+
+
+class StateError(ValueError):
+    """A state call failed: `kind` is "access-denied" (the bucket is not
+    granted), "no-such-store" or "other" (the store failed, timed out or
+    refused the call: a key or value too long, a bucket full, a counter
+    that is not a number). Raised from `transform`, it answers the line
+    with `ERR plugin: <message>`."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _state_error(bucket: str, error: object) -> StateError:
+    name = type(error).__name__
+    if name.endswith("AccessDenied"):
+        return StateError(
+            "access-denied",
+            f"bucket {bucket}: access denied (the operator grants buckets with --plugin-bucket)",
+        )
+    if name.endswith("NoSuchStore"):
+        return StateError("no-such-store", f"bucket {bucket}: no such store")
+    return StateError("other", str(getattr(error, "value", error)))
+
+
+def _needs(interface: object, world: str) -> None:
+    if interface is None:
+        raise RuntimeError(
+            f'this plugin was built without the host\'s state or metrics: set world = "{world}" in its yell-plugin.toml'
+        )
+
+
+# How many times `Bucket.update` tries before it gives up.
+_UPDATE_TRIES = 1000
+
+
+def _bytes(value: Union[bytes, bytearray, str]) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+class Bucket:
+    """An open bucket of the host's store. `Bucket("hits")` opens it (only
+    granted buckets open); every call raises StateError saying why it
+    failed."""
+
+    def __init__(self, name: str):
+        _needs(store, "stateful-plugin")
+        self.name = name
+        self._handle = self._call(lambda: store.open(name))
+
+    def _call(self, action: Callable):
+        try:
+            return action()
+        except Err as error:
+            raise _state_error(self.name, error.value) from None
+
+    def get(self, key: str) -> Optional[bytes]:
+        """The value of `key`, or None."""
+        return self._call(lambda: self._handle.get(key))
+
+    def set(self, key: str, value: Union[bytes, bytearray, str]) -> None:
+        """Sets `key` to `value` (a str is encoded as UTF-8)."""
+        self._call(lambda: self._handle.set(key, _bytes(value)))
+
+    def set_with_ttl(self, key: str, value: Union[bytes, bytearray, str], ttl_ms: int) -> None:
+        """Sets `key` to `value`, to expire `ttl_ms` milliseconds from now."""
+        self._call(lambda: expiry.set_with_ttl(self._handle, key, _bytes(value), max(1, int(ttl_ms))))
+
+    def expire(self, key: str, ttl_ms: int) -> bool:
+        """Makes `key` expire `ttl_ms` from now (0: at once); False when unset."""
+        return self._call(lambda: expiry.expire(self._handle, key, max(0, int(ttl_ms))))
+
+    def delete(self, key: str) -> None:
+        """Removes `key`."""
+        self._call(lambda: self._handle.delete(key))
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` is set."""
+        return self._call(lambda: self._handle.exists(key))
+
+    def keys(self) -> List[str]:
+        """Every key, page after page."""
+        found: List[str] = []
+        cursor: Optional[str] = None
+        while True:
+            page = self._call(lambda: self._handle.list_keys(cursor))
+            found.extend(page.keys)
+            if page.cursor is None:
+                return found
+            cursor = page.cursor
+
+    def increment(self, key: str, delta: int = 1) -> int:
+        """Adds `delta` to the counter `key` (0 when unset), atomically in
+        the store; the new value (kept as decimal text)."""
+        return self._call(lambda: atomics.increment(self._handle, key, delta))
+
+    def update(self, key: str, change: Callable[[Optional[bytes]], Optional[Union[bytes, str]]]) -> Optional[bytes]:
+        """Replaces the value of `key` by `change(current)` (None leaves
+        it), by compare-and-swap: when another writer came first, `change`
+        is called again with the newer value. What was written, or None."""
+        cas = self._call(lambda: atomics.Cas.new(self._handle, key))
+        for _ in range(_UPDATE_TRIES):
+            new = change(self._call(cas.current))
+            if new is None:
+                return None
+            value = _bytes(new)
+            try:
+                atomics.swap(cas, value)
+                return value
+            except Err as error:
+                failed = error.value
+                if type(failed).__name__.endswith("CasFailed"):
+                    cas = failed.value
+                    continue
+                raise _state_error(self.name, getattr(failed, "value", failed)) from None
+        raise StateError("other", f"{self.name}/{key}: still contended after {_UPDATE_TRIES} tries")
+
+    def get_many(self, keys: List[str]) -> List[Optional[bytes]]:
+        """The values of `keys`, in order (None where unset)."""
+        found = self._call(lambda: batch.get_many(self._handle, keys))
+        return [None if entry is None else entry[1] for entry in found]
+
+    def set_many(self, pairs: List[Tuple[str, Union[bytes, bytearray, str]]]) -> None:
+        """Sets every (key, value) pair, all or none."""
+        self._call(lambda: batch.set_many(self._handle, [(key, _bytes(value)) for key, value in pairs]))
+
+    def delete_many(self, keys: List[str]) -> None:
+        """Removes every key of `keys`."""
+        self._call(lambda: batch.delete_many(self._handle, keys))
+
+
+def _define(name: str, help: str, kind: str, labels: Iterable[str], buckets: Iterable[float]) -> int:
+    _needs(metrics, "metrics-plugin")
+    return metrics.define(
+        metrics.Definition(
+            name=name,
+            help=help,
+            kind=getattr(metrics.Kind, kind),
+            labels=[str(label) for label in labels],
+            buckets=[float(bound) for bound in buckets],
+        )
+    )
+
+
+class Counter:
+    """A count that only goes up, on the host's /metrics as
+    `yell_plugin_<name>_total`. Define it in `setup` (the top of the module
+    runs when the component is built, where the host cannot be called): a
+    definition the host refuses refuses the plugin at load."""
+
+    def __init__(self, name: str, help: str, labels: Iterable[str] = ()):
+        self._metric = _define(name, help, "COUNTER", labels, ())
+
+    def add(self, labels: Iterable[str] = (), amount: float = 1) -> None:
+        """Adds `amount` (not negative) to the series of `labels`."""
+        metrics.add(self._metric, [str(label) for label in labels], float(amount))
+
+
+class Gauge:
+    """A level that goes up and down, as `yell_plugin_<name>`."""
+
+    def __init__(self, name: str, help: str, labels: Iterable[str] = ()):
+        self._metric = _define(name, help, "GAUGE", labels, ())
+
+    def set(self, labels: Iterable[str], value: float) -> None:
+        """Sets the series of `labels` to `value`."""
+        metrics.set(self._metric, [str(label) for label in labels], float(value))
+
+    def add(self, labels: Iterable[str], amount: float) -> None:
+        """Adds `amount` (negative: takes away) to the series of `labels`."""
+        metrics.add(self._metric, [str(label) for label in labels], float(amount))
+
+
+class Histogram:
+    """How observations fall into fixed buckets (upper bounds, increasing;
+    the host adds +Inf), with their count and sum."""
+
+    def __init__(self, name: str, help: str, buckets: Iterable[float], labels: Iterable[str] = ()):
+        self._metric = _define(name, help, "HISTOGRAM", labels, buckets)
+
+    def observe(self, labels: Iterable[str], value: float) -> None:
+        """Counts `value` into the series of `labels`."""
+        metrics.observe(self._metric, [str(label) for label in labels], float(value))

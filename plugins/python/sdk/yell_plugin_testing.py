@@ -18,9 +18,12 @@ This module also stands in for the bindings componentize-py generates
 (`componentize_py_types`, `wit_world`) when they are not there.
 """
 
+import math
+import re
+import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 
 class Err(Exception):
@@ -87,6 +90,251 @@ connection = _Connection
 
 _LOGS: List[str] = []
 _CONNECTIONS: Dict[int, _Info] = {}
+
+
+# The state interfaces: an in-memory store, with the bindings' shapes.
+
+
+class _Store:
+    class Error_AccessDenied:
+        pass
+
+    class Error_NoSuchStore:
+        pass
+
+    @dataclass
+    class Error_Other:
+        value: str
+
+    @dataclass
+    class KeyResponse:
+        keys: List[str]
+        cursor: Optional[str]
+
+    class Bucket:
+        def __init__(self, name: str):
+            self.name = name
+
+        def get(self, key: str) -> Optional[bytes]:
+            return value(self.name, key)
+
+        def set(self, key: str, data: bytes) -> None:
+            _ENTRIES[(self.name, key)] = bytes(data)
+            _EXPIRES.pop((self.name, key), None)
+
+        def delete(self, key: str) -> None:
+            _ENTRIES.pop((self.name, key), None)
+            _EXPIRES.pop((self.name, key), None)
+
+        def exists(self, key: str) -> bool:
+            return value(self.name, key) is not None
+
+        def list_keys(self, cursor: Optional[str]) -> "_Store.KeyResponse":
+            keys = sorted(key for (bucket, key) in list(_ENTRIES) if bucket == self.name and value(bucket, key) is not None)
+            return _Store.KeyResponse([key for key in keys if cursor is None or key > cursor], None)
+
+    @staticmethod
+    def open(name: str) -> "_Store.Bucket":
+        if name not in _GRANTED:
+            raise Err(_Store.Error_AccessDenied())
+        return _Store.Bucket(name)
+
+
+store = _Store
+
+
+class _Atomics:
+    @dataclass
+    class CasError_StoreError:
+        value: object
+
+    @dataclass
+    class CasError_CasFailed:
+        value: "_Atomics.Cas"
+
+    class Cas:
+        def __init__(self, bucket: "_Store.Bucket", key: str):
+            self.bucket = bucket
+            self.key = key
+            self.seen = bucket.get(key)
+
+        @staticmethod
+        def new(bucket: "_Store.Bucket", key: str) -> "_Atomics.Cas":
+            return _Atomics.Cas(bucket, key)
+
+        def current(self) -> Optional[bytes]:
+            return self.seen
+
+    @staticmethod
+    def increment(bucket: "_Store.Bucket", key: str, delta: int) -> int:
+        text = (bucket.get(key) or b"0").decode(errors="replace")
+        try:
+            total = int(text) + delta
+        except ValueError:
+            raise Err(_Store.Error_Other(f"{bucket.name}/{key} is not a counter"))
+        bucket.set(key, str(total).encode())
+        return total
+
+    @staticmethod
+    def swap(cas: "_Atomics.Cas", data: bytes) -> None:
+        if cas.bucket.get(cas.key) != cas.seen:
+            raise Err(_Atomics.CasError_CasFailed(_Atomics.Cas(cas.bucket, cas.key)))
+        cas.bucket.set(cas.key, data)
+
+
+atomics = _Atomics
+
+
+class _Batch:
+    @staticmethod
+    def get_many(bucket: "_Store.Bucket", keys: List[str]) -> List[Optional[Tuple[str, bytes]]]:
+        return [None if bucket.get(key) is None else (key, bucket.get(key)) for key in keys]
+
+    @staticmethod
+    def set_many(bucket: "_Store.Bucket", pairs: List[Tuple[str, bytes]]) -> None:
+        for key, data in pairs:
+            bucket.set(key, data)
+
+    @staticmethod
+    def delete_many(bucket: "_Store.Bucket", keys: List[str]) -> None:
+        for key in keys:
+            bucket.delete(key)
+
+
+batch = _Batch
+
+
+class _Expiry:
+    @staticmethod
+    def set_with_ttl(bucket: "_Store.Bucket", key: str, data: bytes, ttl_ms: int) -> None:
+        bucket.set(key, data)
+        _EXPIRES[(bucket.name, key)] = time.monotonic() + ttl_ms / 1000
+
+    @staticmethod
+    def expire(bucket: "_Store.Bucket", key: str, ttl_ms: int) -> bool:
+        if not bucket.exists(key):
+            return False
+        _EXPIRES[(bucket.name, key)] = time.monotonic() + ttl_ms / 1000
+        return True
+
+
+expiry = _Expiry
+
+_GRANTED: Set[str] = set()
+_ENTRIES: Dict[Tuple[str, str], bytes] = {}
+_EXPIRES: Dict[Tuple[str, str], float] = {}
+
+
+def grant_bucket(name: str) -> None:
+    """Lets the plugin open bucket `name`, as --plugin-bucket does."""
+    _GRANTED.add(name)
+
+
+def value(bucket: str, key: str) -> Optional[bytes]:
+    """What `key` of `bucket` holds, for a test to look at (None once it
+    expired)."""
+    at = _EXPIRES.get((bucket, key))
+    if at is not None and at <= time.monotonic():
+        _EXPIRES.pop((bucket, key))
+        _ENTRIES.pop((bucket, key), None)
+    return _ENTRIES.get((bucket, key))
+
+
+def reset_state() -> None:
+    """Empties every bucket and takes every grant back."""
+    _GRANTED.clear()
+    _ENTRIES.clear()
+    _EXPIRES.clear()
+
+
+# The metrics interface: what the plugin records, kept for the test. The
+# mistakes the host traps on raise here.
+
+
+class _Metrics:
+    class Kind(Enum):
+        COUNTER = 0
+        GAUGE = 1
+        HISTOGRAM = 2
+
+    @dataclass
+    class Definition:
+        name: str
+        help: str
+        kind: "_Metrics.Kind"
+        labels: List[str]
+        buckets: List[float]
+
+    @staticmethod
+    def define(definition: "_Metrics.Definition") -> int:
+        name = definition.name
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise AssertionError(f"metric {name!r}: a name is [a-z][a-z0-9_]*")
+        if not definition.help.strip():
+            raise AssertionError(f"metric {name!r}: a metric needs a help text")
+        if (definition.kind == _Metrics.Kind.HISTOGRAM) != bool(definition.buckets):
+            raise AssertionError(f"metric {name!r}: a histogram has bucket bounds, a counter or a gauge none")
+        for index, (had, _) in enumerate(_DEFINED):
+            if had.name == name:
+                if (had.kind, had.labels, had.buckets) != (definition.kind, definition.labels, definition.buckets):
+                    raise AssertionError(f"metric {name!r}: already defined as a {had.kind.name.lower()}, here as a {definition.kind.name.lower()}")
+                return index
+        _DEFINED.append((definition, {}))
+        return len(_DEFINED) - 1
+
+    @staticmethod
+    def _record(metric: int, labels: List[str], number: float, operation: str) -> None:
+        definition, series = _DEFINED[metric]
+        allowed = {"COUNTER": ("add",), "GAUGE": ("add", "set"), "HISTOGRAM": ("observe",)}[definition.kind.name]
+        if operation not in allowed:
+            raise AssertionError(f"metric {definition.name!r} is a {definition.kind.name.lower()}: it has no `{operation}`")
+        if len(labels) != len(definition.labels):
+            raise AssertionError(f"metric {definition.name!r} has labels {definition.labels}")
+        if definition.kind == _Metrics.Kind.COUNTER and not (math.isfinite(number) and number >= 0):
+            return  # The host records nothing, and warns.
+        values = series.setdefault(tuple(labels), [])
+        if operation == "observe":
+            values.append(number)
+        elif operation == "set" or not values:
+            values[:] = [number]
+        else:
+            values[0] += number
+
+    @staticmethod
+    def add(metric: int, labels: List[str], amount: float) -> None:
+        _Metrics._record(metric, labels, amount, "add")
+
+    @staticmethod
+    def set(metric: int, labels: List[str], number: float) -> None:
+        _Metrics._record(metric, labels, number, "set")
+
+    @staticmethod
+    def observe(metric: int, labels: List[str], number: float) -> None:
+        _Metrics._record(metric, labels, number, "observe")
+
+
+metrics = _Metrics
+
+_DEFINED: List[Tuple["_Metrics.Definition", Dict[Tuple[str, ...], List[float]]]] = []
+
+
+def metric_value(name: str, labels: Tuple[str, ...] = ()) -> Optional[float]:
+    """The value of counter or gauge `name` for `labels`, if recorded."""
+    found = observed(name, labels)
+    return found[0] if found else None
+
+
+def observed(name: str, labels: Tuple[str, ...] = ()) -> List[float]:
+    """What histogram `name` observed for `labels`, in order."""
+    for definition, series in _DEFINED:
+        if definition.name == name:
+            return list(series.get(tuple(labels), []))
+    return []
+
+
+def reset_metrics() -> None:
+    """Forgets every metric."""
+    _DEFINED.clear()
 
 
 class TestHost:

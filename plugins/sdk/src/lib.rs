@@ -50,8 +50,10 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen::rt as __wit_bindgen_rt;
 
+pub mod clock;
 mod host;
 pub mod log;
+pub mod metrics;
 mod reply;
 #[doc(hidden)]
 pub mod runtime;

@@ -328,3 +328,183 @@ pub mod state {
         Ok(true)
     }
 }
+
+/// The metrics a plugin's [`crate::metrics`] calls record in a native
+/// build, per test thread, for a test to read. Mistakes the host traps on
+/// (a name defined twice differently, the wrong number of label values)
+/// panic here, with the host's reason.
+pub mod metrics {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    use crate::metrics::{Kind, Operation};
+
+    struct Defined {
+        name: String,
+        kind: Kind,
+        labels: Vec<String>,
+        buckets: Vec<f64>,
+        /// By label values: a counter's or gauge's value, or a histogram's
+        /// observations.
+        series: BTreeMap<Vec<String>, Vec<f64>>,
+    }
+
+    thread_local! {
+        static DEFINED: RefCell<Vec<Defined>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The value of counter or gauge `name` for `labels`, if it was
+    /// recorded.
+    pub fn value(name: &str, labels: &[&str]) -> Option<f64> {
+        observations(name, labels).and_then(|values| values.first().copied())
+    }
+
+    /// What histogram `name` observed for `labels`, in order.
+    pub fn observed(name: &str, labels: &[&str]) -> Vec<f64> {
+        observations(name, labels).unwrap_or_default()
+    }
+
+    /// Forgets every metric.
+    pub fn reset() {
+        DEFINED.with(|defined| defined.borrow_mut().clear());
+    }
+
+    fn observations(name: &str, labels: &[&str]) -> Option<Vec<f64>> {
+        let key: Vec<String> = labels.iter().map(|label| label.to_string()).collect();
+        DEFINED.with(|defined| {
+            defined
+                .borrow()
+                .iter()
+                .find(|metric| metric.name == name)
+                .and_then(|metric| metric.series.get(&key).cloned())
+        })
+    }
+
+    pub(crate) fn define(
+        name: &str,
+        help: &str,
+        kind: Kind,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> u32 {
+        let valid = |word: &str| {
+            word.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        assert!(valid(name), "metric {name:?}: a name is [a-z][a-z0-9_]*");
+        assert!(
+            !help.trim().is_empty(),
+            "metric {name:?}: a metric needs a help text"
+        );
+        for label in labels {
+            assert!(
+                valid(label),
+                "metric {name:?}: label {label:?}: a label name is [a-z][a-z0-9_]*"
+            );
+        }
+        assert_eq!(
+            kind == Kind::Histogram,
+            !buckets.is_empty(),
+            "metric {name:?}: a histogram has bucket bounds, a counter or a gauge none"
+        );
+        let labels: Vec<String> = labels.iter().map(|label| label.to_string()).collect();
+        DEFINED.with(|defined| {
+            let mut defined = defined.borrow_mut();
+            if let Some(index) = defined.iter().position(|metric| metric.name == name) {
+                let had = &defined[index];
+                assert!(
+                    had.kind == kind && had.labels == labels && had.buckets == buckets,
+                    "metric {name:?}: already defined as a {:?} with labels {:?}, here as a {kind:?} with labels {labels:?}",
+                    had.kind,
+                    had.labels
+                );
+                return index as u32;
+            }
+            defined.push(Defined {
+                name: name.to_string(),
+                kind,
+                labels,
+                buckets: buckets.to_vec(),
+                series: BTreeMap::new(),
+            });
+            (defined.len() - 1) as u32
+        })
+    }
+
+    pub(crate) fn record(metric: u32, labels: &[&str], value: f64, operation: Operation) {
+        DEFINED.with(|defined| {
+            let mut defined = defined.borrow_mut();
+            let metric = defined
+                .get_mut(metric as usize)
+                .expect("a metric defined (metrics are per test thread: define it in this test)");
+            let allowed = match metric.kind {
+                Kind::Counter => operation == Operation::Add,
+                Kind::Gauge => operation != Operation::Observe,
+                Kind::Histogram => operation == Operation::Observe,
+            };
+            assert!(
+                allowed,
+                "metric {:?} is a {:?}: it has no {operation:?}",
+                metric.name, metric.kind
+            );
+            assert_eq!(
+                labels.len(),
+                metric.labels.len(),
+                "metric {:?} has labels {:?}",
+                metric.name,
+                metric.labels
+            );
+            if metric.kind == Kind::Counter && !(value.is_finite() && value >= 0.0) {
+                return; // The host records nothing, and warns.
+            }
+            let key = labels.iter().map(|label| label.to_string()).collect();
+            let series = metric.series.entry(key).or_default();
+            match operation {
+                Operation::Observe => series.push(value),
+                Operation::Set => *series = vec![value],
+                Operation::Add => match series.first_mut() {
+                    Some(total) => *total += value,
+                    None => series.push(value),
+                },
+            }
+        });
+    }
+}
+
+/// The clock [`crate::clock`] reads in a native build: the machine's,
+/// until a test sets its own (per test thread).
+pub mod clock {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    thread_local! {
+        static SET: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    /// From now on the clock reads `ms` (milliseconds since 1970), and
+    /// moves only by [`advance`].
+    pub fn set(ms: u64) {
+        SET.with(|set| set.set(Some(ms)));
+    }
+
+    /// Moves a set clock on by `by` (a clock not set is set first).
+    pub fn advance(by: Duration) {
+        let now = now_ms();
+        SET.with(|set| set.set(Some(now + by.as_millis() as u64)));
+    }
+
+    /// Back to the machine's clock.
+    pub fn reset() {
+        SET.with(|set| set.set(None));
+    }
+
+    pub(crate) fn now_ms() -> u64 {
+        SET.with(|set| set.get()).unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as u64)
+        })
+    }
+}

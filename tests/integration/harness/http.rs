@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 
 use super::net::connect;
 
@@ -40,4 +41,32 @@ pub fn sample(scrape: &str, name: &str) -> f64 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// Runs `promtool check metrics` on `scrape`; returns what it printed and
+/// whether it passed.
+pub fn promtool_check(scrape: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; `just test` installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        output.status.success() && printed.trim().is_empty(),
+        printed,
+    )
 }

@@ -15,12 +15,12 @@ pub mod redis;
 pub mod steady;
 
 pub use commands::{compiled_once, pipe};
-pub use http::{http_exchange, http_get, sample};
+pub use http::{http_exchange, http_get, promtool_check, sample};
 pub use in_process::{InProcessServer, ServerBuilder};
 pub use net::{connect, exchange, read_exact, read_line, read_to_end, tricky_lines, STEP_TIMEOUT};
 pub use paths::{
-    binary, compile_cache, deploy_by_rename, plugin_bytes, plugin_dir, scratch, testing_plugin,
-    yell_host,
+    binary, compile_cache, custom_section, deploy_by_rename, plugin_bytes, plugin_dir, scratch,
+    testing_plugin, yell_host,
 };
 pub use process::{assert_mentions, refused, refused_with, wait_with_timeout, ServerProcess};
 pub use redis::RedisServer;

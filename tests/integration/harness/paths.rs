@@ -63,3 +63,14 @@ pub fn deploy_by_rename(live: &Path, bytes: &[u8]) {
     std::fs::write(&temporary, bytes).unwrap();
     std::fs::rename(&temporary, live).unwrap();
 }
+
+/// A wasm custom section (id 0): appended to a component, it changes the
+/// file without changing what the plugin does.
+pub fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = vec![name.len() as u8];
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut section = vec![0u8, body.len() as u8];
+    section.extend_from_slice(&body);
+    section
+}

@@ -92,6 +92,16 @@ impl ServerProcess {
         }
     }
 
+    /// A server with its admin endpoint on a free port, logging at info:
+    /// the server and the endpoint's address.
+    pub fn start_with_admin(extra: &[&str]) -> (Self, SocketAddr) {
+        let mut args = vec!["--metrics-addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let server = Self::start_logging(&args, "info");
+        let admin = server.metrics_addr();
+        (server, admin)
+    }
+
     /// A connection to the server, with the step timeouts set.
     pub fn connect(&self) -> TcpStream {
         connect(self.addr)

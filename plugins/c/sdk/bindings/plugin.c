@@ -3,6 +3,73 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Imported Functions from `wasi:keyvalue/store@0.2.0-draft2`
+
+__attribute__((__import_module__("wasi:keyvalue/store@0.2.0-draft2"), __import_name__("open")))
+extern void __wasm_import_wasi_keyvalue_store_open(uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/store@0.2.0-draft2"), __import_name__("[method]bucket.get")))
+extern void __wasm_import_wasi_keyvalue_store_method_bucket_get(int32_t, uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/store@0.2.0-draft2"), __import_name__("[method]bucket.set")))
+extern void __wasm_import_wasi_keyvalue_store_method_bucket_set(int32_t, uint8_t *, size_t, uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/store@0.2.0-draft2"), __import_name__("[method]bucket.delete")))
+extern void __wasm_import_wasi_keyvalue_store_method_bucket_delete(int32_t, uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/store@0.2.0-draft2"), __import_name__("[method]bucket.exists")))
+extern void __wasm_import_wasi_keyvalue_store_method_bucket_exists(int32_t, uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/store@0.2.0-draft2"), __import_name__("[method]bucket.list-keys")))
+extern void __wasm_import_wasi_keyvalue_store_method_bucket_list_keys(int32_t, int32_t, uint8_t *, size_t, uint8_t *);
+
+// Imported Functions from `wasi:keyvalue/atomics@0.2.0-draft2`
+
+__attribute__((__import_module__("wasi:keyvalue/atomics@0.2.0-draft2"), __import_name__("[static]cas.new")))
+extern void __wasm_import_wasi_keyvalue_atomics_static_cas_new(int32_t, uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/atomics@0.2.0-draft2"), __import_name__("[method]cas.current")))
+extern void __wasm_import_wasi_keyvalue_atomics_method_cas_current(int32_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/atomics@0.2.0-draft2"), __import_name__("increment")))
+extern void __wasm_import_wasi_keyvalue_atomics_increment(int32_t, uint8_t *, size_t, int64_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/atomics@0.2.0-draft2"), __import_name__("swap")))
+extern void __wasm_import_wasi_keyvalue_atomics_swap(int32_t, uint8_t *, size_t, uint8_t *);
+
+// Imported Functions from `wasi:keyvalue/batch@0.2.0-draft2`
+
+__attribute__((__import_module__("wasi:keyvalue/batch@0.2.0-draft2"), __import_name__("get-many")))
+extern void __wasm_import_wasi_keyvalue_batch_get_many(int32_t, uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/batch@0.2.0-draft2"), __import_name__("set-many")))
+extern void __wasm_import_wasi_keyvalue_batch_set_many(int32_t, uint8_t *, size_t, uint8_t *);
+
+__attribute__((__import_module__("wasi:keyvalue/batch@0.2.0-draft2"), __import_name__("delete-many")))
+extern void __wasm_import_wasi_keyvalue_batch_delete_many(int32_t, uint8_t *, size_t, uint8_t *);
+
+// Imported Functions from `yell:plugin/expiry@0.1.0`
+
+__attribute__((__import_module__("yell:plugin/expiry@0.1.0"), __import_name__("set-with-ttl")))
+extern void __wasm_import_yell_plugin_expiry_set_with_ttl(int32_t, uint8_t *, size_t, uint8_t *, size_t, int64_t, uint8_t *);
+
+__attribute__((__import_module__("yell:plugin/expiry@0.1.0"), __import_name__("expire")))
+extern void __wasm_import_yell_plugin_expiry_expire(int32_t, uint8_t *, size_t, int64_t, uint8_t *);
+
+// Imported Functions from `yell:plugin/metrics@0.1.0`
+
+__attribute__((__import_module__("yell:plugin/metrics@0.1.0"), __import_name__("define")))
+extern int32_t __wasm_import_yell_plugin_metrics_define(uint8_t *, size_t, uint8_t *, size_t, int32_t, uint8_t *, size_t, uint8_t *, size_t);
+
+__attribute__((__import_module__("yell:plugin/metrics@0.1.0"), __import_name__("add")))
+extern void __wasm_import_yell_plugin_metrics_add(int32_t, uint8_t *, size_t, double);
+
+__attribute__((__import_module__("yell:plugin/metrics@0.1.0"), __import_name__("set")))
+extern void __wasm_import_yell_plugin_metrics_set(int32_t, uint8_t *, size_t, double);
+
+__attribute__((__import_module__("yell:plugin/metrics@0.1.0"), __import_name__("observe")))
+extern void __wasm_import_yell_plugin_metrics_observe(int32_t, uint8_t *, size_t, double);
+
 // Imported Functions from `yell:plugin/log@0.1.0`
 
 __attribute__((__import_module__("yell:plugin/log@0.1.0"), __import_name__("log")))
@@ -133,8 +200,57 @@ static uint8_t RET_AREA[(6*sizeof(void*))];
 
 // Helper Functions
 
-void yell_plugin_types_line_error_free(yell_plugin_types_line_error_t *ptr) {
-  plugin_string_free(&ptr->message);
+void wasi_keyvalue_store_error_free(wasi_keyvalue_store_error_t *ptr) {
+  switch ((int32_t) ptr->tag) {
+    case 2: {
+      plugin_string_free(&ptr->val.other);
+      break;
+    }
+  }
+}
+
+void plugin_list_string_free(plugin_list_string_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    plugin_string_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      plugin_string_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void plugin_option_string_free(plugin_option_string_t *ptr) {
+  if (ptr->is_some) {
+    plugin_string_free(&ptr->val);
+  }
+}
+
+void wasi_keyvalue_store_key_response_free(wasi_keyvalue_store_key_response_t *ptr) {
+  plugin_list_string_free(&ptr->keys);
+  plugin_option_string_free(&ptr->cursor);
+}
+
+__attribute__((__import_module__("wasi:keyvalue/store@0.2.0-draft2"), __import_name__("[resource-drop]bucket")))
+extern void __wasm_import_wasi_keyvalue_store_bucket_drop(int32_t handle);
+
+void wasi_keyvalue_store_bucket_drop_own(wasi_keyvalue_store_own_bucket_t handle) {
+  __wasm_import_wasi_keyvalue_store_bucket_drop(handle.__handle);
+}
+
+void wasi_keyvalue_store_bucket_drop_borrow(wasi_keyvalue_store_borrow_bucket_t handle) {
+  __wasm_import_wasi_keyvalue_store_bucket_drop(handle.__handle);
+}
+
+wasi_keyvalue_store_borrow_bucket_t wasi_keyvalue_store_borrow_bucket(wasi_keyvalue_store_own_bucket_t arg) {
+  return (wasi_keyvalue_store_borrow_bucket_t) { arg.__handle };
+}
+
+void wasi_keyvalue_store_result_own_bucket_error_free(wasi_keyvalue_store_result_own_bucket_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    wasi_keyvalue_store_error_free(&ptr->val.err);
+  }
 }
 
 void plugin_list_u8_free(plugin_list_u8_t *ptr) {
@@ -145,6 +261,192 @@ void plugin_list_u8_free(plugin_list_u8_t *ptr) {
     }
     free(list_ptr);
   }
+}
+
+void plugin_option_list_u8_free(plugin_option_list_u8_t *ptr) {
+  if (ptr->is_some) {
+    plugin_list_u8_free(&ptr->val);
+  }
+}
+
+void wasi_keyvalue_store_result_option_list_u8_error_free(wasi_keyvalue_store_result_option_list_u8_error_t *ptr) {
+  if (!ptr->is_err) {
+    plugin_option_list_u8_free(&ptr->val.ok);
+  } else {
+    wasi_keyvalue_store_error_free(&ptr->val.err);
+  }
+}
+
+void wasi_keyvalue_store_result_void_error_free(wasi_keyvalue_store_result_void_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    wasi_keyvalue_store_error_free(&ptr->val.err);
+  }
+}
+
+void wasi_keyvalue_store_result_bool_error_free(wasi_keyvalue_store_result_bool_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    wasi_keyvalue_store_error_free(&ptr->val.err);
+  }
+}
+
+void wasi_keyvalue_store_result_key_response_error_free(wasi_keyvalue_store_result_key_response_error_t *ptr) {
+  if (!ptr->is_err) {
+    wasi_keyvalue_store_key_response_free(&ptr->val.ok);
+  } else {
+    wasi_keyvalue_store_error_free(&ptr->val.err);
+  }
+}
+
+void wasi_keyvalue_atomics_error_free(wasi_keyvalue_atomics_error_t *ptr) {
+  wasi_keyvalue_store_error_free(ptr);
+}
+
+__attribute__((__import_module__("wasi:keyvalue/atomics@0.2.0-draft2"), __import_name__("[resource-drop]cas")))
+extern void __wasm_import_wasi_keyvalue_atomics_cas_drop(int32_t handle);
+
+void wasi_keyvalue_atomics_cas_drop_own(wasi_keyvalue_atomics_own_cas_t handle) {
+  __wasm_import_wasi_keyvalue_atomics_cas_drop(handle.__handle);
+}
+
+void wasi_keyvalue_atomics_cas_drop_borrow(wasi_keyvalue_atomics_borrow_cas_t handle) {
+  __wasm_import_wasi_keyvalue_atomics_cas_drop(handle.__handle);
+}
+
+wasi_keyvalue_atomics_borrow_cas_t wasi_keyvalue_atomics_borrow_cas(wasi_keyvalue_atomics_own_cas_t arg) {
+  return (wasi_keyvalue_atomics_borrow_cas_t) { arg.__handle };
+}
+
+void wasi_keyvalue_atomics_cas_error_free(wasi_keyvalue_atomics_cas_error_t *ptr) {
+  switch ((int32_t) ptr->tag) {
+    case 0: {
+      wasi_keyvalue_atomics_error_free(&ptr->val.store_error);
+      break;
+    }
+    case 1: {
+      break;
+    }
+  }
+}
+
+void wasi_keyvalue_atomics_result_own_cas_error_free(wasi_keyvalue_atomics_result_own_cas_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    wasi_keyvalue_atomics_error_free(&ptr->val.err);
+  }
+}
+
+void wasi_keyvalue_atomics_result_option_list_u8_error_free(wasi_keyvalue_atomics_result_option_list_u8_error_t *ptr) {
+  if (!ptr->is_err) {
+    plugin_option_list_u8_free(&ptr->val.ok);
+  } else {
+    wasi_keyvalue_atomics_error_free(&ptr->val.err);
+  }
+}
+
+void wasi_keyvalue_atomics_result_s64_error_free(wasi_keyvalue_atomics_result_s64_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    wasi_keyvalue_atomics_error_free(&ptr->val.err);
+  }
+}
+
+void wasi_keyvalue_atomics_result_void_cas_error_free(wasi_keyvalue_atomics_result_void_cas_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    wasi_keyvalue_atomics_cas_error_free(&ptr->val.err);
+  }
+}
+
+void wasi_keyvalue_batch_error_free(wasi_keyvalue_batch_error_t *ptr) {
+  wasi_keyvalue_store_error_free(ptr);
+}
+
+void plugin_tuple2_string_list_u8_free(plugin_tuple2_string_list_u8_t *ptr) {
+  plugin_string_free(&ptr->f0);
+  plugin_list_u8_free(&ptr->f1);
+}
+
+void plugin_option_tuple2_string_list_u8_free(plugin_option_tuple2_string_list_u8_t *ptr) {
+  if (ptr->is_some) {
+    plugin_tuple2_string_list_u8_free(&ptr->val);
+  }
+}
+
+void plugin_list_option_tuple2_string_list_u8_free(plugin_list_option_tuple2_string_list_u8_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    plugin_option_tuple2_string_list_u8_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      plugin_option_tuple2_string_list_u8_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void wasi_keyvalue_batch_result_list_option_tuple2_string_list_u8_error_free(wasi_keyvalue_batch_result_list_option_tuple2_string_list_u8_error_t *ptr) {
+  if (!ptr->is_err) {
+    plugin_list_option_tuple2_string_list_u8_free(&ptr->val.ok);
+  } else {
+    wasi_keyvalue_batch_error_free(&ptr->val.err);
+  }
+}
+
+void plugin_list_tuple2_string_list_u8_free(plugin_list_tuple2_string_list_u8_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    plugin_tuple2_string_list_u8_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      plugin_tuple2_string_list_u8_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void wasi_keyvalue_batch_result_void_error_free(wasi_keyvalue_batch_result_void_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    wasi_keyvalue_batch_error_free(&ptr->val.err);
+  }
+}
+
+void yell_plugin_expiry_error_free(yell_plugin_expiry_error_t *ptr) {
+  wasi_keyvalue_store_error_free(ptr);
+}
+
+void yell_plugin_expiry_result_void_error_free(yell_plugin_expiry_result_void_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    yell_plugin_expiry_error_free(&ptr->val.err);
+  }
+}
+
+void yell_plugin_expiry_result_bool_error_free(yell_plugin_expiry_result_bool_error_t *ptr) {
+  if (!ptr->is_err) {
+  } else {
+    yell_plugin_expiry_error_free(&ptr->val.err);
+  }
+}
+
+void plugin_list_f64_free(plugin_list_f64_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    double *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+    }
+    free(list_ptr);
+  }
+}
+
+void yell_plugin_metrics_definition_free(yell_plugin_metrics_definition_t *ptr) {
+  plugin_string_free(&ptr->name);
+  plugin_string_free(&ptr->help);
+  plugin_list_f64_free(&ptr->buckets);
+}
+
+void yell_plugin_types_line_error_free(yell_plugin_types_line_error_t *ptr) {
+  plugin_string_free(&ptr->message);
 }
 
 void plugin_list_u32_free(plugin_list_u32_t *ptr) {
@@ -169,7 +471,6 @@ void yell_plugin_types_list_line_error_free(yell_plugin_types_list_line_error_t 
 }
 
 void yell_plugin_types_batch_reply_free(yell_plugin_types_batch_reply_t *ptr) {
-  plugin_list_u8_free(&ptr->output);
   plugin_list_u32_free(&ptr->ends);
   yell_plugin_types_list_line_error_free(&ptr->errors);
 }
@@ -214,7 +515,6 @@ void exports_yell_plugin_transform_result_void_string_free(exports_yell_plugin_t
 
 void exports_yell_plugin_transform_result_list_u8_string_free(exports_yell_plugin_transform_result_list_u8_string_t *ptr) {
   if (!ptr->is_err) {
-    plugin_list_u8_free(&ptr->val.ok);
   } else {
     plugin_string_free(&ptr->val.err);
   }
@@ -240,6 +540,712 @@ void plugin_string_free(plugin_string_t *ret) {
 }
 
 // Component Adapters
+
+bool wasi_keyvalue_store_open(plugin_string_t *identifier, wasi_keyvalue_store_own_bucket_t *ret, wasi_keyvalue_store_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_store_open((uint8_t *) (*identifier).ptr, (*identifier).len, ptr);
+  wasi_keyvalue_store_result_own_bucket_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (wasi_keyvalue_store_own_bucket_t) { *((int32_t*) (ptr + sizeof(void*))) };
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_store_method_bucket_get(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *key, plugin_option_list_u8_t *ret, wasi_keyvalue_store_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_store_method_bucket_get((self).__handle, (uint8_t *) (*key).ptr, (*key).len, ptr);
+  wasi_keyvalue_store_result_option_list_u8_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      plugin_option_list_u8_t option;
+      switch ((int32_t) *((uint8_t*) (ptr + sizeof(void*)))) {
+        case 0: {
+          option.is_some = false;
+          break;
+        }
+        case 1: {
+          option.is_some = true;
+          option.val = (plugin_list_u8_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.ok = option;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_store_method_bucket_set(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *key, plugin_list_u8_t *value, wasi_keyvalue_store_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_store_method_bucket_set((self).__handle, (uint8_t *) (*key).ptr, (*key).len, (uint8_t *) (*value).ptr, (*value).len, ptr);
+  wasi_keyvalue_store_result_void_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_store_method_bucket_delete(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *key, wasi_keyvalue_store_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_store_method_bucket_delete((self).__handle, (uint8_t *) (*key).ptr, (*key).len, ptr);
+  wasi_keyvalue_store_result_void_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_store_method_bucket_exists(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *key, bool *ret, wasi_keyvalue_store_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_store_method_bucket_exists((self).__handle, (uint8_t *) (*key).ptr, (*key).len, ptr);
+  wasi_keyvalue_store_result_bool_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_store_method_bucket_list_keys(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *maybe_cursor, wasi_keyvalue_store_key_response_t *ret, wasi_keyvalue_store_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(6*sizeof(void*))];
+  plugin_option_string_t cursor;
+  cursor.is_some = maybe_cursor != NULL;if (maybe_cursor) {
+    cursor.val = *maybe_cursor;
+  }
+  int32_t option;
+  uint8_t * option1;
+  size_t option2;
+  if ((cursor).is_some) {
+    const plugin_string_t *payload0 = &(cursor).val;
+    option = 1;
+    option1 = (uint8_t *) (*payload0).ptr;
+    option2 = (*payload0).len;
+  } else {
+    option = 0;
+    option1 = 0;
+    option2 = 0;
+  }
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_store_method_bucket_list_keys((self).__handle, option, option1, option2, ptr);
+  wasi_keyvalue_store_result_key_response_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      plugin_option_string_t option3;
+      switch ((int32_t) *((uint8_t*) (ptr + (3*sizeof(void*))))) {
+        case 0: {
+          option3.is_some = false;
+          break;
+        }
+        case 1: {
+          option3.is_some = true;
+          option3.val = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (4*sizeof(void*))))), (*((size_t*) (ptr + (5*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.ok = (wasi_keyvalue_store_key_response_t) {
+        (plugin_list_string_t) (plugin_list_string_t) { (plugin_string_t*)(*((uint8_t **) (ptr + sizeof(void*)))), (*((size_t*) (ptr + (2*sizeof(void*))))) },
+        (plugin_option_string_t) option3,
+      };
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_atomics_static_cas_new(wasi_keyvalue_atomics_borrow_bucket_t bucket, plugin_string_t *key, wasi_keyvalue_atomics_own_cas_t *ret, wasi_keyvalue_atomics_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_atomics_static_cas_new((bucket).__handle, (uint8_t *) (*key).ptr, (*key).len, ptr);
+  wasi_keyvalue_atomics_result_own_cas_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (wasi_keyvalue_atomics_own_cas_t) { *((int32_t*) (ptr + sizeof(void*))) };
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_atomics_method_cas_current(wasi_keyvalue_atomics_borrow_cas_t self, plugin_option_list_u8_t *ret, wasi_keyvalue_atomics_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_atomics_method_cas_current((self).__handle, ptr);
+  wasi_keyvalue_atomics_result_option_list_u8_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      plugin_option_list_u8_t option;
+      switch ((int32_t) *((uint8_t*) (ptr + sizeof(void*)))) {
+        case 0: {
+          option.is_some = false;
+          break;
+        }
+        case 1: {
+          option.is_some = true;
+          option.val = (plugin_list_u8_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.ok = option;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_atomics_increment(wasi_keyvalue_atomics_borrow_bucket_t bucket, plugin_string_t *key, int64_t delta, int64_t *ret, wasi_keyvalue_atomics_error_t *err) {
+  __attribute__((__aligned__(8)))
+  uint8_t ret_area[(16+2*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_atomics_increment((bucket).__handle, (uint8_t *) (*key).ptr, (*key).len, delta, ptr);
+  wasi_keyvalue_atomics_result_s64_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = *((int64_t*) (ptr + 8));
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + 8));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (8+1*sizeof(void*))))), (*((size_t*) (ptr + (8+2*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_atomics_swap(wasi_keyvalue_atomics_own_cas_t cas, plugin_list_u8_t *value, wasi_keyvalue_atomics_cas_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(5*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_atomics_swap((cas).__handle, (uint8_t *) (*value).ptr, (*value).len, ptr);
+  wasi_keyvalue_atomics_result_void_cas_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_atomics_cas_error_t variant0;
+      variant0.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant0.tag) {
+        case 0: {
+          wasi_keyvalue_store_error_t variant;
+          variant.tag = (int32_t) *((uint8_t*) (ptr + (2*sizeof(void*))));
+          switch ((int32_t) variant.tag) {
+            case 0: {
+              break;
+            }
+            case 1: {
+              break;
+            }
+            case 2: {
+              variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (3*sizeof(void*))))), (*((size_t*) (ptr + (4*sizeof(void*))))) };
+              break;
+            }
+          }
+          variant0.val.store_error = variant;
+          break;
+        }
+        case 1: {
+          variant0.val.cas_failed = (wasi_keyvalue_atomics_own_cas_t) { *((int32_t*) (ptr + (2*sizeof(void*)))) };
+          break;
+        }
+      }
+
+      result.val.err = variant0;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_batch_get_many(wasi_keyvalue_batch_borrow_bucket_t bucket, plugin_list_string_t *keys, plugin_list_option_tuple2_string_list_u8_t *ret, wasi_keyvalue_batch_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_batch_get_many((bucket).__handle, (uint8_t *) (*keys).ptr, (*keys).len, ptr);
+  wasi_keyvalue_batch_result_list_option_tuple2_string_list_u8_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (plugin_list_option_tuple2_string_list_u8_t) { (plugin_option_tuple2_string_list_u8_t*)(*((uint8_t **) (ptr + sizeof(void*)))), (*((size_t*) (ptr + (2*sizeof(void*))))) };
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_batch_set_many(wasi_keyvalue_batch_borrow_bucket_t bucket, plugin_list_tuple2_string_list_u8_t *key_values, wasi_keyvalue_batch_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_batch_set_many((bucket).__handle, (uint8_t *) (*key_values).ptr, (*key_values).len, ptr);
+  wasi_keyvalue_batch_result_void_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool wasi_keyvalue_batch_delete_many(wasi_keyvalue_batch_borrow_bucket_t bucket, plugin_list_string_t *keys, wasi_keyvalue_batch_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_keyvalue_batch_delete_many((bucket).__handle, (uint8_t *) (*keys).ptr, (*keys).len, ptr);
+  wasi_keyvalue_batch_result_void_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool yell_plugin_expiry_set_with_ttl(yell_plugin_expiry_borrow_bucket_t bucket, plugin_string_t *key, plugin_list_u8_t *value, uint64_t ttl_ms, yell_plugin_expiry_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_yell_plugin_expiry_set_with_ttl((bucket).__handle, (uint8_t *) (*key).ptr, (*key).len, (uint8_t *) (*value).ptr, (*value).len, (int64_t) (ttl_ms), ptr);
+  yell_plugin_expiry_result_void_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+bool yell_plugin_expiry_expire(yell_plugin_expiry_borrow_bucket_t bucket, plugin_string_t *key, uint64_t ttl_ms, bool *ret, yell_plugin_expiry_error_t *err) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(4*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_yell_plugin_expiry_expire((bucket).__handle, (uint8_t *) (*key).ptr, (*key).len, (int64_t) (ttl_ms), ptr);
+  yell_plugin_expiry_result_bool_error_t result;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      result.is_err = false;
+      result.val.ok = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      break;
+    }
+    case 1: {
+      result.is_err = true;
+      wasi_keyvalue_store_error_t variant;
+      variant.tag = (int32_t) *((uint8_t*) (ptr + sizeof(void*)));
+      switch ((int32_t) variant.tag) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          break;
+        }
+        case 2: {
+          variant.val.other = (plugin_string_t) { (uint8_t*)(*((uint8_t **) (ptr + (2*sizeof(void*))))), (*((size_t*) (ptr + (3*sizeof(void*))))) };
+          break;
+        }
+      }
+
+      result.val.err = variant;
+      break;
+    }
+  }
+  if (!result.is_err) {
+    *ret = result.val.ok;
+    return 1;
+  } else {
+    *err = result.val.err;
+    return 0;
+  }
+}
+
+yell_plugin_metrics_metric_t yell_plugin_metrics_define(yell_plugin_metrics_definition_t *definition) {
+  int32_t ret = __wasm_import_yell_plugin_metrics_define((uint8_t *) ((*definition).name).ptr, ((*definition).name).len, (uint8_t *) ((*definition).help).ptr, ((*definition).help).len, (int32_t) (*definition).kind, (uint8_t *) ((*definition).labels).ptr, ((*definition).labels).len, (uint8_t *) ((*definition).buckets).ptr, ((*definition).buckets).len);
+  return (uint32_t) (ret);
+}
+
+void yell_plugin_metrics_add(yell_plugin_metrics_metric_t metric, plugin_list_string_t *labels, double amount) {
+  __wasm_import_yell_plugin_metrics_add((int32_t) (metric), (uint8_t *) (*labels).ptr, (*labels).len, amount);
+}
+
+void yell_plugin_metrics_set(yell_plugin_metrics_metric_t metric, plugin_list_string_t *labels, double value) {
+  __wasm_import_yell_plugin_metrics_set((int32_t) (metric), (uint8_t *) (*labels).ptr, (*labels).len, value);
+}
+
+void yell_plugin_metrics_observe(yell_plugin_metrics_metric_t metric, plugin_list_string_t *labels, double value) {
+  __wasm_import_yell_plugin_metrics_observe((int32_t) (metric), (uint8_t *) (*labels).ptr, (*labels).len, value);
+}
 
 void yell_plugin_log_log(yell_plugin_log_level_t level, plugin_string_t *message) {
   __wasm_import_yell_plugin_log_log((int32_t) level, (uint8_t *) (*message).ptr, (*message).len);

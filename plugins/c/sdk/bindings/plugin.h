@@ -14,6 +14,251 @@ typedef struct plugin_string_t {
   size_t len;
 } plugin_string_t;
 
+// The set of errors which may be raised by functions in this package
+typedef struct wasi_keyvalue_store_error_t {
+  uint8_t tag;
+  union {
+    plugin_string_t     other;
+  } val;
+} wasi_keyvalue_store_error_t;
+
+// The host does not recognize the store identifier requested.
+#define WASI_KEYVALUE_STORE_ERROR_NO_SUCH_STORE 0
+// The requesting component does not have access to the specified store
+// (which may or may not exist).
+#define WASI_KEYVALUE_STORE_ERROR_ACCESS_DENIED 1
+// Some implementation-specific error has occurred (e.g. I/O)
+#define WASI_KEYVALUE_STORE_ERROR_OTHER 2
+
+typedef struct {
+  plugin_string_t *ptr;
+  size_t len;
+} plugin_list_string_t;
+
+typedef struct {
+  bool is_some;
+  plugin_string_t val;
+} plugin_option_string_t;
+
+// A response to a `list-keys` operation.
+typedef struct wasi_keyvalue_store_key_response_t {
+  // The list of keys returned by the query.
+  plugin_list_string_t   keys;
+  // The continuation token to use to fetch the next page of keys. If this is `null`, then
+  // there are no more keys to fetch.
+  plugin_option_string_t   cursor;
+} wasi_keyvalue_store_key_response_t;
+
+typedef struct wasi_keyvalue_store_own_bucket_t {
+  int32_t __handle;
+} wasi_keyvalue_store_own_bucket_t;
+
+typedef struct wasi_keyvalue_store_borrow_bucket_t {
+  int32_t __handle;
+} wasi_keyvalue_store_borrow_bucket_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    wasi_keyvalue_store_own_bucket_t ok;
+    wasi_keyvalue_store_error_t err;
+  } val;
+} wasi_keyvalue_store_result_own_bucket_error_t;
+
+typedef struct {
+  uint8_t *ptr;
+  size_t len;
+} plugin_list_u8_t;
+
+typedef struct {
+  bool is_some;
+  plugin_list_u8_t val;
+} plugin_option_list_u8_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    plugin_option_list_u8_t ok;
+    wasi_keyvalue_store_error_t err;
+  } val;
+} wasi_keyvalue_store_result_option_list_u8_error_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    wasi_keyvalue_store_error_t err;
+  } val;
+} wasi_keyvalue_store_result_void_error_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    bool ok;
+    wasi_keyvalue_store_error_t err;
+  } val;
+} wasi_keyvalue_store_result_bool_error_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    wasi_keyvalue_store_key_response_t ok;
+    wasi_keyvalue_store_error_t err;
+  } val;
+} wasi_keyvalue_store_result_key_response_error_t;
+
+typedef wasi_keyvalue_store_error_t wasi_keyvalue_atomics_error_t;
+
+typedef struct wasi_keyvalue_atomics_own_cas_t {
+  int32_t __handle;
+} wasi_keyvalue_atomics_own_cas_t;
+
+typedef struct wasi_keyvalue_atomics_borrow_cas_t {
+  int32_t __handle;
+} wasi_keyvalue_atomics_borrow_cas_t;
+
+// The error returned by a CAS operation
+typedef struct wasi_keyvalue_atomics_cas_error_t {
+  uint8_t tag;
+  union {
+    wasi_keyvalue_atomics_error_t     store_error;
+    wasi_keyvalue_atomics_own_cas_t     cas_failed;
+  } val;
+} wasi_keyvalue_atomics_cas_error_t;
+
+// A store error occurred when performing the operation
+#define WASI_KEYVALUE_ATOMICS_CAS_ERROR_STORE_ERROR 0
+// The CAS operation failed because the value was too old. This returns a new CAS handle
+// for easy retries. Implementors MUST return a CAS handle that has been updated to the
+// latest version or transaction.
+#define WASI_KEYVALUE_ATOMICS_CAS_ERROR_CAS_FAILED 1
+
+typedef wasi_keyvalue_store_borrow_bucket_t wasi_keyvalue_atomics_borrow_bucket_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    wasi_keyvalue_atomics_own_cas_t ok;
+    wasi_keyvalue_atomics_error_t err;
+  } val;
+} wasi_keyvalue_atomics_result_own_cas_error_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    plugin_option_list_u8_t ok;
+    wasi_keyvalue_atomics_error_t err;
+  } val;
+} wasi_keyvalue_atomics_result_option_list_u8_error_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    int64_t ok;
+    wasi_keyvalue_atomics_error_t err;
+  } val;
+} wasi_keyvalue_atomics_result_s64_error_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    wasi_keyvalue_atomics_cas_error_t err;
+  } val;
+} wasi_keyvalue_atomics_result_void_cas_error_t;
+
+typedef wasi_keyvalue_store_error_t wasi_keyvalue_batch_error_t;
+
+typedef wasi_keyvalue_store_borrow_bucket_t wasi_keyvalue_batch_borrow_bucket_t;
+
+typedef struct {
+  plugin_string_t f0;
+  plugin_list_u8_t f1;
+} plugin_tuple2_string_list_u8_t;
+
+typedef struct {
+  bool is_some;
+  plugin_tuple2_string_list_u8_t val;
+} plugin_option_tuple2_string_list_u8_t;
+
+typedef struct {
+  plugin_option_tuple2_string_list_u8_t *ptr;
+  size_t len;
+} plugin_list_option_tuple2_string_list_u8_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    plugin_list_option_tuple2_string_list_u8_t ok;
+    wasi_keyvalue_batch_error_t err;
+  } val;
+} wasi_keyvalue_batch_result_list_option_tuple2_string_list_u8_error_t;
+
+typedef struct {
+  plugin_tuple2_string_list_u8_t *ptr;
+  size_t len;
+} plugin_list_tuple2_string_list_u8_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    wasi_keyvalue_batch_error_t err;
+  } val;
+} wasi_keyvalue_batch_result_void_error_t;
+
+typedef wasi_keyvalue_store_error_t yell_plugin_expiry_error_t;
+
+typedef wasi_keyvalue_store_borrow_bucket_t yell_plugin_expiry_borrow_bucket_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    yell_plugin_expiry_error_t err;
+  } val;
+} yell_plugin_expiry_result_void_error_t;
+
+typedef struct {
+  bool is_err;
+  union {
+    bool ok;
+    yell_plugin_expiry_error_t err;
+  } val;
+} yell_plugin_expiry_result_bool_error_t;
+
+// What a metric measures.
+typedef uint8_t yell_plugin_metrics_kind_t;
+
+// A count that only goes up (`add`): requests, hits, refusals.
+#define YELL_PLUGIN_METRICS_KIND_COUNTER 0
+// A level that goes up and down (`set`, `add`): a size, a depth.
+#define YELL_PLUGIN_METRICS_KIND_GAUGE 1
+// How observations (`observe`) fall into fixed buckets, with
+// their count and sum: latencies, sizes.
+#define YELL_PLUGIN_METRICS_KIND_HISTOGRAM 2
+
+typedef struct {
+  double *ptr;
+  size_t len;
+} plugin_list_f64_t;
+
+typedef struct yell_plugin_metrics_definition_t {
+  // `[a-z][a-z0-9_]*`, at most 64 bytes, not ending in `_count`,
+  // `_sum` or `_bucket` (a gauge's or histogram's not in `_total`):
+  // shown as `yell_plugin_<name>`.
+  plugin_string_t   name;
+  // One line saying what it counts: its `# HELP` (at most 512 bytes).
+  plugin_string_t   help;
+  yell_plugin_metrics_kind_t   kind;
+  // The names of the labels every recording gives values for, in
+  // this order: at most 8, each `[a-z][a-z0-9_]*`, not `plugin` or
+  // `le`.
+  plugin_list_string_t   labels;
+  // A histogram's bucket upper bounds, finite and increasing (at
+  // most 32; the host adds `+Inf`); empty for a counter or a gauge.
+  plugin_list_f64_t   buckets;
+} yell_plugin_metrics_definition_t;
+
+// A metric defined, for recording into.
+typedef uint32_t yell_plugin_metrics_metric_t;
+
 typedef uint8_t yell_plugin_log_level_t;
 
 #define YELL_PLUGIN_LOG_LEVEL_TRACE 0
@@ -34,11 +279,6 @@ typedef struct yell_plugin_types_line_error_t {
   // Why the line failed, for the client and the host's log.
   plugin_string_t   message;
 } yell_plugin_types_line_error_t;
-
-typedef struct {
-  uint8_t *ptr;
-  size_t len;
-} plugin_list_u8_t;
 
 typedef struct {
   uint32_t *ptr;
@@ -110,6 +350,138 @@ typedef struct {
   } val;
 } exports_yell_plugin_transform_result_list_u8_string_t;
 
+// Imported Functions from `wasi:keyvalue/store@0.2.0-draft2`
+// Get the bucket with the specified identifier.
+// 
+// `identifier` must refer to a bucket provided by the host.
+// 
+// `error::no-such-store` will be raised if the `identifier` is not recognized.
+extern bool wasi_keyvalue_store_open(plugin_string_t *identifier, wasi_keyvalue_store_own_bucket_t *ret, wasi_keyvalue_store_error_t *err);
+// Get the value associated with the specified `key`
+// 
+// The value is returned as an option. If the key-value pair exists in the
+// store, it returns `Ok(value)`. If the key does not exist in the
+// store, it returns `Ok(none)`.
+// 
+// If any other error occurs, it returns an `Err(error)`.
+extern bool wasi_keyvalue_store_method_bucket_get(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *key, plugin_option_list_u8_t *ret, wasi_keyvalue_store_error_t *err);
+// Set the value associated with the key in the store. If the key already
+// exists in the store, it overwrites the value.
+// 
+// If the key does not exist in the store, it creates a new key-value pair.
+// 
+// If any other error occurs, it returns an `Err(error)`.
+extern bool wasi_keyvalue_store_method_bucket_set(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *key, plugin_list_u8_t *value, wasi_keyvalue_store_error_t *err);
+// Delete the key-value pair associated with the key in the store.
+// 
+// If the key does not exist in the store, it does nothing.
+// 
+// If any other error occurs, it returns an `Err(error)`.
+extern bool wasi_keyvalue_store_method_bucket_delete(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *key, wasi_keyvalue_store_error_t *err);
+// Check if the key exists in the store.
+// 
+// If the key exists in the store, it returns `Ok(true)`. If the key does
+// not exist in the store, it returns `Ok(false)`.
+// 
+// If any other error occurs, it returns an `Err(error)`.
+extern bool wasi_keyvalue_store_method_bucket_exists(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *key, bool *ret, wasi_keyvalue_store_error_t *err);
+// Get all the keys in the store with an optional cursor (for use in pagination). It
+// returns a list of keys. Please note that for most KeyValue implementations, this is a
+// can be a very expensive operation and so it should be used judiciously. Implementations
+// can return any number of keys in a single response, but they should never attempt to
+// send more data than is reasonable (i.e. on a small edge device, this may only be a few
+// KB, while on a large machine this could be several MB). Any response should also return
+// a cursor that can be used to fetch the next page of keys. See the `key-response` record
+// for more information.
+// 
+// Note that the keys are not guaranteed to be returned in any particular order.
+// 
+// If the store is empty, it returns an empty list.
+// 
+// MAY show an out-of-date list of keys if there are concurrent writes to the store.
+// 
+// If any error occurs, it returns an `Err(error)`.
+extern bool wasi_keyvalue_store_method_bucket_list_keys(wasi_keyvalue_store_borrow_bucket_t self, plugin_string_t *maybe_cursor, wasi_keyvalue_store_key_response_t *ret, wasi_keyvalue_store_error_t *err);
+
+// Imported Functions from `wasi:keyvalue/atomics@0.2.0-draft2`
+// Construct a new CAS operation. Implementors can map the underlying functionality
+// (transactions, versions, etc) as desired.
+extern bool wasi_keyvalue_atomics_static_cas_new(wasi_keyvalue_atomics_borrow_bucket_t bucket, plugin_string_t *key, wasi_keyvalue_atomics_own_cas_t *ret, wasi_keyvalue_atomics_error_t *err);
+// Get the current value of the key (if it exists). This allows for avoiding reads if all
+// that is needed to ensure the atomicity of the operation
+extern bool wasi_keyvalue_atomics_method_cas_current(wasi_keyvalue_atomics_borrow_cas_t self, plugin_option_list_u8_t *ret, wasi_keyvalue_atomics_error_t *err);
+// Atomically increment the value associated with the key in the store by the given delta. It
+// returns the new value.
+// 
+// If the key does not exist in the store, it creates a new key-value pair with the value set
+// to the given delta.
+// 
+// If any other error occurs, it returns an `Err(error)`.
+extern bool wasi_keyvalue_atomics_increment(wasi_keyvalue_atomics_borrow_bucket_t bucket, plugin_string_t *key, int64_t delta, int64_t *ret, wasi_keyvalue_atomics_error_t *err);
+// Perform the swap on a CAS operation. This consumes the CAS handle and returns an error if
+// the CAS operation failed.
+extern bool wasi_keyvalue_atomics_swap(wasi_keyvalue_atomics_own_cas_t cas, plugin_list_u8_t *value, wasi_keyvalue_atomics_cas_error_t *err);
+
+// Imported Functions from `wasi:keyvalue/batch@0.2.0-draft2`
+// Get the key-value pairs associated with the keys in the store. It returns a list of
+// key-value pairs.
+// 
+// If any of the keys do not exist in the store, it returns a `none` value for that pair in the
+// list.
+// 
+// MAY show an out-of-date value if there are concurrent writes to the store.
+// 
+// If any other error occurs, it returns an `Err(error)`.
+extern bool wasi_keyvalue_batch_get_many(wasi_keyvalue_batch_borrow_bucket_t bucket, plugin_list_string_t *keys, plugin_list_option_tuple2_string_list_u8_t *ret, wasi_keyvalue_batch_error_t *err);
+// Set the values associated with the keys in the store. If the key already exists in the
+// store, it overwrites the value.
+// 
+// Note that the key-value pairs are not guaranteed to be set in the order they are provided.
+// 
+// If any of the keys do not exist in the store, it creates a new key-value pair.
+// 
+// If any other error occurs, it returns an `Err(error)`. When an error occurs, it does not
+// rollback the key-value pairs that were already set. Thus, this batch operation does not
+// guarantee atomicity, implying that some key-value pairs could be set while others might
+// fail.
+// 
+// Other concurrent operations may also be able to see the partial results.
+extern bool wasi_keyvalue_batch_set_many(wasi_keyvalue_batch_borrow_bucket_t bucket, plugin_list_tuple2_string_list_u8_t *key_values, wasi_keyvalue_batch_error_t *err);
+// Delete the key-value pairs associated with the keys in the store.
+// 
+// Note that the key-value pairs are not guaranteed to be deleted in the order they are
+// provided.
+// 
+// If any of the keys do not exist in the store, it skips the key.
+// 
+// If any other error occurs, it returns an `Err(error)`. When an error occurs, it does not
+// rollback the key-value pairs that were already deleted. Thus, this batch operation does not
+// guarantee atomicity, implying that some key-value pairs could be deleted while others might
+// fail.
+// 
+// Other concurrent operations may also be able to see the partial results.
+extern bool wasi_keyvalue_batch_delete_many(wasi_keyvalue_batch_borrow_bucket_t bucket, plugin_list_string_t *keys, wasi_keyvalue_batch_error_t *err);
+
+// Imported Functions from `yell:plugin/expiry@0.1.0`
+// Sets `key` to `value`, to expire `ttl-ms` milliseconds from now (at
+// least 1). A later `set` without one makes the key last again.
+extern bool yell_plugin_expiry_set_with_ttl(yell_plugin_expiry_borrow_bucket_t bucket, plugin_string_t *key, plugin_list_u8_t *value, uint64_t ttl_ms, yell_plugin_expiry_error_t *err);
+// Makes `key` expire `ttl-ms` milliseconds from now (0: at once);
+// false when the key is not set.
+extern bool yell_plugin_expiry_expire(yell_plugin_expiry_borrow_bucket_t bucket, plugin_string_t *key, uint64_t ttl_ms, bool *ret, yell_plugin_expiry_error_t *err);
+
+// Imported Functions from `yell:plugin/metrics@0.1.0`
+// Defines a metric, or gives the one this plugin defined before under
+// the same name and definition (each instance's `init` may define it
+// again). Traps when the host refuses the definition, saying why.
+extern yell_plugin_metrics_metric_t yell_plugin_metrics_define(yell_plugin_metrics_definition_t *definition);
+// Adds `amount` to a counter (not negative) or a gauge.
+extern void yell_plugin_metrics_add(yell_plugin_metrics_metric_t metric, plugin_list_string_t *labels, double amount);
+// Sets a gauge to `value`.
+extern void yell_plugin_metrics_set(yell_plugin_metrics_metric_t metric, plugin_list_string_t *labels, double value);
+// Counts `value` into a histogram's buckets.
+extern void yell_plugin_metrics_observe(yell_plugin_metrics_metric_t metric, plugin_list_string_t *labels, double value);
+
 // Imported Functions from `yell:plugin/log@0.1.0`
 extern void yell_plugin_log_log(yell_plugin_log_level_t level, plugin_string_t *message);
 // The plugin is about to trap because it panicked (a Rust panic, a
@@ -134,9 +506,77 @@ void exports_yell_plugin_transform_connection_closed(exports_yell_plugin_transfo
 
 // Helper Functions
 
-void yell_plugin_types_line_error_free(yell_plugin_types_line_error_t *ptr);
+void wasi_keyvalue_store_error_free(wasi_keyvalue_store_error_t *ptr);
+
+void plugin_list_string_free(plugin_list_string_t *ptr);
+
+void plugin_option_string_free(plugin_option_string_t *ptr);
+
+void wasi_keyvalue_store_key_response_free(wasi_keyvalue_store_key_response_t *ptr);
+
+extern void wasi_keyvalue_store_bucket_drop_own(wasi_keyvalue_store_own_bucket_t handle);
+
+extern void wasi_keyvalue_store_bucket_drop_borrow(wasi_keyvalue_store_borrow_bucket_t handle);
+
+extern wasi_keyvalue_store_borrow_bucket_t wasi_keyvalue_store_borrow_bucket(wasi_keyvalue_store_own_bucket_t handle);
+
+void wasi_keyvalue_store_result_own_bucket_error_free(wasi_keyvalue_store_result_own_bucket_error_t *ptr);
 
 void plugin_list_u8_free(plugin_list_u8_t *ptr);
+
+void plugin_option_list_u8_free(plugin_option_list_u8_t *ptr);
+
+void wasi_keyvalue_store_result_option_list_u8_error_free(wasi_keyvalue_store_result_option_list_u8_error_t *ptr);
+
+void wasi_keyvalue_store_result_void_error_free(wasi_keyvalue_store_result_void_error_t *ptr);
+
+void wasi_keyvalue_store_result_bool_error_free(wasi_keyvalue_store_result_bool_error_t *ptr);
+
+void wasi_keyvalue_store_result_key_response_error_free(wasi_keyvalue_store_result_key_response_error_t *ptr);
+
+void wasi_keyvalue_atomics_error_free(wasi_keyvalue_atomics_error_t *ptr);
+
+extern void wasi_keyvalue_atomics_cas_drop_own(wasi_keyvalue_atomics_own_cas_t handle);
+
+extern void wasi_keyvalue_atomics_cas_drop_borrow(wasi_keyvalue_atomics_borrow_cas_t handle);
+
+extern wasi_keyvalue_atomics_borrow_cas_t wasi_keyvalue_atomics_borrow_cas(wasi_keyvalue_atomics_own_cas_t handle);
+
+void wasi_keyvalue_atomics_cas_error_free(wasi_keyvalue_atomics_cas_error_t *ptr);
+
+void wasi_keyvalue_atomics_result_own_cas_error_free(wasi_keyvalue_atomics_result_own_cas_error_t *ptr);
+
+void wasi_keyvalue_atomics_result_option_list_u8_error_free(wasi_keyvalue_atomics_result_option_list_u8_error_t *ptr);
+
+void wasi_keyvalue_atomics_result_s64_error_free(wasi_keyvalue_atomics_result_s64_error_t *ptr);
+
+void wasi_keyvalue_atomics_result_void_cas_error_free(wasi_keyvalue_atomics_result_void_cas_error_t *ptr);
+
+void wasi_keyvalue_batch_error_free(wasi_keyvalue_batch_error_t *ptr);
+
+void plugin_tuple2_string_list_u8_free(plugin_tuple2_string_list_u8_t *ptr);
+
+void plugin_option_tuple2_string_list_u8_free(plugin_option_tuple2_string_list_u8_t *ptr);
+
+void plugin_list_option_tuple2_string_list_u8_free(plugin_list_option_tuple2_string_list_u8_t *ptr);
+
+void wasi_keyvalue_batch_result_list_option_tuple2_string_list_u8_error_free(wasi_keyvalue_batch_result_list_option_tuple2_string_list_u8_error_t *ptr);
+
+void plugin_list_tuple2_string_list_u8_free(plugin_list_tuple2_string_list_u8_t *ptr);
+
+void wasi_keyvalue_batch_result_void_error_free(wasi_keyvalue_batch_result_void_error_t *ptr);
+
+void yell_plugin_expiry_error_free(yell_plugin_expiry_error_t *ptr);
+
+void yell_plugin_expiry_result_void_error_free(yell_plugin_expiry_result_void_error_t *ptr);
+
+void yell_plugin_expiry_result_bool_error_free(yell_plugin_expiry_result_bool_error_t *ptr);
+
+void plugin_list_f64_free(plugin_list_f64_t *ptr);
+
+void yell_plugin_metrics_definition_free(yell_plugin_metrics_definition_t *ptr);
+
+void yell_plugin_types_line_error_free(yell_plugin_types_line_error_t *ptr);
 
 void plugin_list_u32_free(plugin_list_u32_t *ptr);
 

@@ -1,4 +1,4 @@
-/* The C SDK natively: the `features` test plugin and the uppercase plugin,
+/* The C SDK natively: the `features` and `tally` test plugins and the uppercase plugin,
  * their own sources, through the SDK's batch entry with the fake host of
  * yell_test_host.c. Built and run by scripts/test-c-sdk.sh (`just test`);
  * each check prints `ok NAME`, and a failed one `not ok NAME` and exit 1. */
@@ -27,6 +27,23 @@ int main(void) {
     check("uppercase: no configuration needed", yell_test_start(NULL) == NULL);
     check("uppercase: a line", takes(yell_test_line(1, "caf\xc3\xa9 ok"), "CAF\xc3\xa9 OK\n"));
     check("uppercase: no greeting", takes(yell_test_opened(1), ""));
+#elif defined(YELL_TEST_TALLY)
+    check("tally: configured", yell_test_start(NULL) == NULL);
+    check("tally: an ungranted bucket refuses the line",
+          yell_test_line(1, "COUNT") == NULL && strstr(yell_test_error(), "access denied"));
+    yell_test_grant_bucket("tally");
+    check("tally: COUNT increments", takes(yell_test_line(1, "COUNT"), "1\n") &&
+                                         takes(yell_test_line(1, "COUNT"), "2\n"));
+    check("tally: ADD updates by compare-and-swap", takes(yell_test_line(1, "ADD 5"), "5\n") &&
+                                                       takes(yell_test_line(1, "ADD -2"), "3\n"));
+    check("tally: TOTAL reads", takes(yell_test_line(1, "TOTAL"), "2\n"));
+    size_t len = 0;
+    const uint8_t *sum = yell_test_state_value("tally", "sum", &len);
+    check("tally: the store holds decimal text", sum && len == 1 && sum[0] == '3');
+    const char *count[] = {"count", NULL};
+    const char *add[] = {"add", NULL};
+    check("tally: its metric counted each command", yell_test_metric_value("lang_tally_lines", count) == 2 &&
+                                                       yell_test_metric_value("lang_tally_lines", add) == 2);
 #else
     const char *refused[] = {"repeat", "101", NULL};
     char *message = yell_test_start(refused);

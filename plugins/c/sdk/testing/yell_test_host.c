@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "plugin.h"
+#include "yell_plugin.h"
 
 #define MAX_LOGS 256
 #define MAX_PEERS 16
@@ -147,3 +148,252 @@ char *yell_test_closed(uint64_t conn) {
 size_t yell_test_log_count(void) { return log_count; }
 
 const char *yell_test_log(size_t index) { return index < log_count ? logs[index] : NULL; }
+
+/* ---- State and metrics: the SDK's functions over a fake store ----------- */
+
+#define MAX_BUCKETS 16
+#define MAX_ENTRIES 1024
+#define MAX_METRICS 64
+#define MAX_SERIES 256
+#define MAX_LABELS 8
+
+static char *granted[MAX_BUCKETS];
+static size_t granted_count;
+
+static struct {
+    char *bucket, *key;
+    uint8_t *value;
+    size_t len;
+} entries[MAX_ENTRIES];
+static size_t entry_count;
+
+static char fake_why[512];
+
+void yell_test_grant_bucket(const char *name) {
+    if (granted_count == MAX_BUCKETS) abort();
+    granted[granted_count++] = copy((const uint8_t *)name, strlen(name));
+}
+
+static int find_entry(const char *bucket, const char *key) {
+    for (size_t i = 0; i < entry_count; i++)
+        if (strcmp(entries[i].bucket, bucket) == 0 && strcmp(entries[i].key, key) == 0) return (int)i;
+    return -1;
+}
+
+const uint8_t *yell_test_state_value(const char *bucket, const char *key, size_t *len) {
+    int i = find_entry(bucket, key);
+    if (i < 0) return NULL;
+    *len = entries[i].len;
+    return entries[i].value;
+}
+
+const char *yell_bucket_open(const char *name, yell_bucket *bucket) {
+    snprintf(bucket->name, sizeof bucket->name, "%s", name);
+    bucket->handle = -1;
+    for (size_t i = 0; i < granted_count; i++) {
+        if (strcmp(granted[i], name) == 0) {
+            bucket->handle = (int32_t)i;
+            return NULL;
+        }
+    }
+    snprintf(fake_why, sizeof fake_why,
+             "bucket %s: access denied (the operator grants buckets with --plugin-bucket)", name);
+    return fake_why;
+}
+
+void yell_bucket_close(yell_bucket *bucket) { bucket->handle = -1; }
+
+const char *yell_state_get(const yell_bucket *bucket, const char *key, uint8_t **value, size_t *len) {
+    size_t found_len = 0;
+    const uint8_t *found = yell_test_state_value(bucket->name, key, &found_len);
+    *value = found ? (uint8_t *)copy(found, found_len) : NULL;
+    *len = found ? found_len : 0;
+    return NULL;
+}
+
+const char *yell_state_set(const yell_bucket *bucket, const char *key, const void *value, size_t len) {
+    int i = find_entry(bucket->name, key);
+    if (i < 0) {
+        if (entry_count == MAX_ENTRIES) return "the fake store is full";
+        i = (int)entry_count++;
+        entries[i].bucket = copy((const uint8_t *)bucket->name, strlen(bucket->name));
+        entries[i].key = copy((const uint8_t *)key, strlen(key));
+    } else {
+        free(entries[i].value);
+    }
+    entries[i].value = (uint8_t *)copy(value, len);
+    entries[i].len = len;
+    return NULL;
+}
+
+/* Expiry is not faked: the key is set and lasts. */
+const char *yell_state_set_with_ttl(const yell_bucket *bucket, const char *key, const void *value,
+                                    size_t len, uint64_t ttl_ms) {
+    (void)ttl_ms;
+    return yell_state_set(bucket, key, value, len);
+}
+
+const char *yell_state_expire(const yell_bucket *bucket, const char *key, uint64_t ttl_ms, int *was_set) {
+    if (was_set) *was_set = find_entry(bucket->name, key) >= 0;
+    if (ttl_ms == 0) return yell_state_delete(bucket, key);
+    return NULL;
+}
+
+const char *yell_state_delete(const yell_bucket *bucket, const char *key) {
+    int i = find_entry(bucket->name, key);
+    if (i < 0) return NULL;
+    free(entries[i].bucket);
+    free(entries[i].key);
+    free(entries[i].value);
+    entries[i] = entries[--entry_count];
+    return NULL;
+}
+
+const char *yell_state_exists(const yell_bucket *bucket, const char *key, int *exists) {
+    *exists = find_entry(bucket->name, key) >= 0;
+    return NULL;
+}
+
+const char *yell_state_increment(const yell_bucket *bucket, const char *key, int64_t delta, int64_t *total) {
+    size_t len = 0;
+    const uint8_t *found = yell_test_state_value(bucket->name, key, &len);
+    char text[32] = "0";
+    if (found) {
+        if (len >= sizeof text) return "not a counter";
+        memcpy(text, found, len);
+        text[len] = 0;
+    }
+    char *end;
+    long long now = strtoll(text, &end, 10);
+    if (*end) {
+        snprintf(fake_why, sizeof fake_why, "%s/%s is not a counter", bucket->name, key);
+        return fake_why;
+    }
+    *total = now + delta;
+    int n = snprintf(text, sizeof text, "%lld", (long long)*total);
+    return yell_state_set(bucket, key, text, (size_t)n);
+}
+
+const char *yell_state_update(const yell_bucket *bucket, const char *key, yell_state_change change,
+                              void *context, int *written) {
+    size_t len = 0;
+    const uint8_t *found = yell_test_state_value(bucket->name, key, &len);
+    uint8_t *current = found ? (uint8_t *)copy(found, len) : NULL;
+    yell_reply value = {0};
+    int keep = change(current, len, context, &value);
+    free(current);
+    if (written) *written = keep;
+    const char *why = keep ? yell_state_set(bucket, key, value.buf, value.len) : NULL;
+    free(value.buf);
+    return why;
+}
+
+static struct {
+    char *name;
+    int kind; /* 0 counter, 1 gauge, 2 histogram */
+    size_t labels;
+} metrics[MAX_METRICS];
+static size_t metric_count;
+
+static struct {
+    size_t metric;
+    char *values; /* the label values joined by '\n' */
+    double value; /* a counter's or gauge's; a histogram's count */
+} series[MAX_SERIES];
+static size_t series_count;
+
+static size_t count_strings(const char *const *strings) {
+    size_t count = 0;
+    while (strings && strings[count]) count++;
+    return count;
+}
+
+static char *joined(const char *const *values) {
+    size_t size = 1;
+    for (size_t i = 0; values && values[i]; i++) size += strlen(values[i]) + 1;
+    char *out = calloc(1, size);
+    if (!out) abort();
+    for (size_t i = 0; values && values[i]; i++) {
+        if (i) strcat(out, "\n");
+        strcat(out, values[i]);
+    }
+    return out;
+}
+
+static yell_metric fake_define(const char *name, int kind, const char *const *labels) {
+    for (size_t i = 0; i < metric_count; i++) {
+        if (strcmp(metrics[i].name, name) != 0) continue;
+        if (metrics[i].kind != kind || metrics[i].labels != count_strings(labels)) {
+            fprintf(stderr, "metric \"%s\": already defined otherwise (the host traps)\n", name);
+            abort();
+        }
+        return (yell_metric)i;
+    }
+    if (metric_count == MAX_METRICS) abort();
+    metrics[metric_count].name = copy((const uint8_t *)name, strlen(name));
+    metrics[metric_count].kind = kind;
+    metrics[metric_count].labels = count_strings(labels);
+    return (yell_metric)metric_count++;
+}
+
+yell_metric yell_counter(const char *name, const char *help, const char *const *labels) {
+    (void)help;
+    return fake_define(name, 0, labels);
+}
+
+yell_metric yell_gauge(const char *name, const char *help, const char *const *labels) {
+    (void)help;
+    return fake_define(name, 1, labels);
+}
+
+yell_metric yell_histogram(const char *name, const char *help, const char *const *labels,
+                           const double *buckets, size_t count) {
+    (void)help, (void)buckets, (void)count;
+    return fake_define(name, 2, labels);
+}
+
+static void fake_record(yell_metric metric, const char *const *values, double value, int kind, int set) {
+    if (metric >= metric_count || metrics[metric].kind != kind ||
+        metrics[metric].labels != count_strings(values)) {
+        fprintf(stderr, "metric %u: recorded as it was not defined (the host traps)\n", metric);
+        abort();
+    }
+    if (kind == 0 && !(value >= 0)) return; /* the host records nothing, and warns */
+    char *key = joined(values);
+    for (size_t i = 0; i < series_count; i++) {
+        if (series[i].metric == metric && strcmp(series[i].values, key) == 0) {
+            series[i].value = kind == 2 ? series[i].value + 1 : set ? value : series[i].value + value;
+            free(key);
+            return;
+        }
+    }
+    if (series_count == MAX_SERIES) abort();
+    series[series_count].metric = metric;
+    series[series_count].values = key;
+    series[series_count].value = kind == 2 ? 1 : value;
+    series_count++;
+}
+
+void yell_metric_add(yell_metric metric, const char *const *values, double amount) {
+    int kind = metric < metric_count && metrics[metric].kind == 1 ? 1 : 0;
+    fake_record(metric, values, amount, kind, 0);
+}
+
+void yell_metric_set(yell_metric metric, const char *const *values, double value) {
+    fake_record(metric, values, value, 1, 1);
+}
+
+void yell_metric_observe(yell_metric metric, const char *const *values, double value) {
+    fake_record(metric, values, value, 2, 0);
+}
+
+double yell_test_metric_value(const char *name, const char *const *values) {
+    char *key = joined(values);
+    double found = -1;
+    for (size_t i = 0; i < series_count; i++) {
+        if (strcmp(metrics[series[i].metric].name, name) == 0 && strcmp(series[i].values, key) == 0)
+            found = series[i].value;
+    }
+    free(key);
+    return found;
+}

@@ -2,7 +2,8 @@
  * this machine, no wasm build). The plugin's own sources, the SDK
  * (yell_plugin.c) and the bindings (../bindings/plugin.c) are compiled
  * with yell_test_host.c, which answers the host's imports: what the plugin
- * logs is kept, and a connection's addresses are what the test set. Lines
+ * logs is kept, a connection's addresses are what the test set, state goes
+ * to an in-memory store and metrics are kept for the test to read. Lines
  * go through the SDK's own batch entry, the code the component runs.
  *
  *     #include "yell_test_host.h"
@@ -38,6 +39,16 @@ const char *yell_test_error(void);
 /* A connection opens / closes: its greeting / last words (to free). */
 char *yell_test_opened(uint64_t conn);
 char *yell_test_closed(uint64_t conn);
+
+/* State: lets the plugin open bucket `name` (as --plugin-bucket does), and
+ * what `key` of `bucket` holds (NULL when unset; *len set otherwise). */
+void yell_test_grant_bucket(const char *name);
+const uint8_t *yell_test_state_value(const char *bucket, const char *key, size_t *len);
+
+/* Metrics: the value of counter or gauge `name` for the label `values`
+ * (NULL-terminated; NULL for none), or a histogram's count of
+ * observations; -1 when nothing was recorded. */
+double yell_test_metric_value(const char *name, const char *const *values);
 
 /* The log lines written so far ("info: message"), and how many. */
 size_t yell_test_log_count(void);
