@@ -107,6 +107,7 @@ done
 # `debug` (the default), `release` (what `just run` serves with), or
 # `tests` (the workspace's tests with it, as `just test` then runs them:
 # one build of the host, not two with different features).
+ensure_openssl_dev
 say "building yell-host (${YELL_HOST_BUILD:-debug}), which builds the Python, C and JavaScript plugins"
 case "${YELL_HOST_BUILD:-debug}" in
     debug)

@@ -13,7 +13,8 @@
 # | wasi-preview1-component-adapter-provider | 48.0.8 | crates.io, a dependency of yell-host (Cargo.toml): the WASI preview 1 adapter, for C plugins that use stdio; wasmtime's own version |
 # | clang-14, lld-14, libclang-rt-14-dev-wasm32, wasi-libc | Debian's (not pinned, as below) | Debian bookworm: compiles the C plugins |
 # | node, npm | the machine's (Node.js 20 here), else Debian's nodejs and npm | runs ComponentizeJS 0.23.0 and wizer 10.0.0, pinned by plugins/js/package-lock.json, installed by `yell-host build` (`npm ci`) into its tool folder |
-# | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify |
+# | openssl | Debian's (not pinned, as below) | Debian bookworm, for the tests: signatures made by openssl must verify, and a test CA for TLS |
+# | libssl-dev, pkg-config | Debian's (not pinned, as below) | Debian bookworm: the system OpenSSL that `rediss://` speaks TLS through (the redis crate's native-tls) |
 # | cargo-nextest | the machine's (0.9.143 seen), else 0.9.143 from crates.io | runs the test suite, one process per test |
 # | pyyaml | 6.0.3 | PyYAML for the tests (hash in tools-requirements.txt) |
 # | systemd-analyze (package systemd) | Debian's (not pinned, as below) | Debian bookworm, for the tests: checks the example units |
@@ -98,6 +99,17 @@ ensure_c_wasm_toolchain() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         clang-14 lld-14 libclang-rt-14-dev-wasm32 wasi-libc >/dev/null
     tools_say "clang-14 $(dpkg-query -W -f='${Version}' clang-14), wasi-libc $(dpkg-query -W -f='${Version}' wasi-libc)"
+}
+
+# The system OpenSSL's headers, which the host's TLS (native-tls) builds
+# against.
+ensure_openssl_dev() {
+    pkg-config --exists openssl 2>/dev/null && return
+    tools_say "installing Debian's libssl-dev and pkg-config (the host speaks TLS through OpenSSL)"
+    local sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libssl-dev pkg-config >/dev/null
 }
 
 ensure_node() {

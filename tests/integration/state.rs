@@ -718,3 +718,56 @@ fn the_rate_limiter_gives_each_client_its_bucket_across_connections() {
         assert_eq!(harness::sample(&scrape, &series), lines, "{verdict}");
     }
 }
+
+#[test]
+fn a_redis_over_tls_is_reached_with_the_ca_given_and_refused_without_it() {
+    let dir = harness::scratch("state", "rediss");
+    let ca = harness::TestCa::new(&dir.join("ca"));
+    let redis = RedisServer::start_tls(dir.join("redis"), &ca);
+    let url = redis.url();
+    assert!(url.starts_with("rediss://"), "{url}");
+    let ca_arg = ca.ca_cert.to_str().unwrap();
+    let server = tally_on_redis(&redis, &["--keyvalue-ca", ca_arg]);
+    let mut stream = server.connect();
+    assert_eq!(ask(&mut stream, "COUNT"), "1");
+    assert_eq!(ask(&mut stream, "COUNT"), "2");
+    // `kv` reaches it the same way.
+    let (code, out, err) = kv(
+        &[
+            "--keyvalue",
+            &url,
+            "--keyvalue-ca",
+            ca_arg,
+            "get",
+            "tally",
+            "count",
+        ],
+        b"",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "2");
+    // Without the CA the system's roots do not know the certificate: the
+    // server does not start, and says why.
+    let untrusted = refused(&[
+        "--plugin",
+        "tally",
+        "--keyvalue",
+        &url,
+        "--plugin-bucket",
+        "tally",
+        // (A Redis that fails is waited for within the drain timeout.)
+        "--drain-timeout",
+        "1s",
+    ]);
+    assert_mentions(&untrusted, &["connecting to the state store", &url]);
+    // A CA for a Redis without TLS is a mistake, said at once.
+    let mistaken = refused(&[
+        "--keyvalue",
+        "redis://127.0.0.1:1",
+        "--keyvalue-ca",
+        ca_arg,
+        "--plugin-bucket",
+        "tally",
+    ]);
+    assert_mentions(&mistaken, &["--keyvalue-ca is for Redis over TLS"]);
+}

@@ -27,6 +27,11 @@ pub struct KvArgs {
     #[arg(long, default_value = "yell:")]
     pub keyvalue_prefix: String,
 
+    /// For a rediss:// store: trust only the PEM certificates in this
+    /// file, as the server's.
+    #[arg(long, value_name = "FILE")]
+    pub keyvalue_ca: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub action: KvAction,
 }
@@ -60,7 +65,10 @@ pub enum KvAction {
 impl KvArgs {
     /// Does it.
     pub async fn execute(self) -> Result<()> {
-        let spec = self.keyvalue.unwrap_or_else(KeyValueSpec::default_embedded);
+        let spec = self
+            .keyvalue
+            .unwrap_or_else(KeyValueSpec::default_embedded)
+            .with_ca(self.keyvalue_ca);
         spec.check()?;
         if let KeyValueSpec::Embedded(path) = &spec {
             // Reading a store that is not there would make an empty one.

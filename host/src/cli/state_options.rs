@@ -4,6 +4,7 @@
 //!
 //! Owns: [`StateArgs`]. Uses: the keyvalue module's config types.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -52,6 +53,11 @@ pub struct StateArgs {
     /// deployments sharing one Redis keep apart.
     #[arg(long, default_value = "yell:")]
     pub keyvalue_prefix: String,
+
+    /// For `--keyvalue rediss://...`: trust only the PEM certificates in
+    /// this file (a private CA) instead of the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub keyvalue_ca: Option<PathBuf>,
 }
 
 impl StateArgs {
@@ -75,11 +81,16 @@ impl StateArgs {
         if self.keyvalue_timeout.is_zero() {
             bail!("--keyvalue-timeout must be more than zero");
         }
-        if let Some(spec) = &self.keyvalue {
-            spec.check()?;
-        }
+        let spec = match &self.keyvalue {
+            Some(spec) => spec.clone().with_ca(self.keyvalue_ca.clone()),
+            None if self.keyvalue_ca.is_some() => {
+                bail!("--keyvalue-ca is for --keyvalue rediss://...")
+            }
+            None => default(),
+        };
+        spec.check()?;
         Ok(StateConfig {
-            spec: self.keyvalue.clone().unwrap_or_else(default),
+            spec,
             limits: KeyValueLimits {
                 max_key_bytes: self.keyvalue_max_key,
                 max_value_bytes: self.keyvalue_max_value,

@@ -1,6 +1,6 @@
 //! `--keyvalue`: which backend holds the plugins' state. `memory:` (in
-//! process), `redis://HOST:PORT[/DB]` (a fleet; `rediss://`, Redis over
-//! TLS, is not in this build and is refused saying so), or a file path for
+//! process), `redis://HOST:PORT[/DB]` (a fleet; `rediss://` over TLS, with
+//! the system's roots or `--keyvalue-ca`), or a file path for
 //! the embedded store; the default is `$XDG_STATE_HOME/yell-host/state.redb` (else
 //! `~/.local/state/yell-host/state.redb`). Nothing is opened unless some
 //! bucket is granted.
@@ -28,8 +28,9 @@ pub enum KeyValueSpec {
     Memory,
     /// The embedded store in this file.
     Embedded(PathBuf),
-    /// A Redis server, by URL.
-    Redis(String),
+    /// A Redis server, by URL (`rediss://`: over TLS, trusting the
+    /// system's roots, or only the certificates of `ca`).
+    Redis { url: String, ca: Option<PathBuf> },
 }
 
 impl KeyValueSpec {
@@ -41,7 +42,10 @@ impl KeyValueSpec {
         // Checked by `check`, not here: the argument parser would show a
         // refused value whole, password included.
         if value.starts_with("redis://") || value.starts_with("rediss://") {
-            return Ok(KeyValueSpec::Redis(value.to_string()));
+            return Ok(KeyValueSpec::Redis {
+                url: value.to_string(),
+                ca: None,
+            });
         }
         if value.is_empty() || value.contains("://") {
             bail!("--keyvalue {value:?}: give memory:, or the path of the embedded store's file");
@@ -49,20 +53,27 @@ impl KeyValueSpec {
         Ok(KeyValueSpec::Embedded(PathBuf::from(value)))
     }
 
-    /// Refuses what this build cannot open, without showing a password.
+    /// Refuses what cannot be opened, without showing a password.
     pub fn check(&self) -> Result<()> {
-        let KeyValueSpec::Redis(url) = self else {
+        let KeyValueSpec::Redis { url, ca } = self else {
             return Ok(());
         };
-        if url.starts_with("rediss://") {
+        if ca.is_some() && !url.starts_with("rediss://") {
             bail!(
-                "--keyvalue {}: Redis over TLS is not in this build; use redis:// (on a private network or through a TLS tunnel)",
+                "--keyvalue-ca is for Redis over TLS: --keyvalue {} is not rediss://",
                 without_password(url)
             );
         }
-        redis::Client::open(url.as_str())
-            .map(|_| ())
-            .map_err(|error| anyhow::anyhow!("--keyvalue {}: {error}", without_password(url)))
+        super::redis_store::client(url, ca.as_deref()).map(|_| ())
+    }
+
+    /// The same store, trusting only the certificates in `ca` for a
+    /// `rediss://` Redis.
+    pub fn with_ca(self, ca: Option<PathBuf>) -> KeyValueSpec {
+        match self {
+            KeyValueSpec::Redis { url, .. } => KeyValueSpec::Redis { url, ca },
+            other => other,
+        }
     }
 
     /// The embedded store at its default place.
@@ -90,11 +101,13 @@ impl KeyValueSpec {
                         .map_err(anyhow::Error::from)??;
                 Arc::new(opened)
             }
-            KeyValueSpec::Redis(url) => {
+            KeyValueSpec::Redis { url, ca } => {
                 // A Redis that is not there fails fast; one that does not
                 // answer is waited for a while, not for the whole drain.
                 let wait = wait.clamp(Duration::from_secs(1), Duration::from_secs(10));
-                let backend = RedisBackend::connect(url, prefix, limits.quota, wait).await?;
+                let client = super::redis_store::client(url, ca.as_deref())?;
+                let backend =
+                    RedisBackend::connect(client, url, prefix, limits.quota, wait).await?;
                 RedisBackend::sweep_periodically(&backend, buckets.to_vec());
                 backend
             }
@@ -107,7 +120,7 @@ impl std::fmt::Display for KeyValueSpec {
         match self {
             KeyValueSpec::Memory => f.write_str("memory:"),
             KeyValueSpec::Embedded(path) => write!(f, "{}", path.display()),
-            KeyValueSpec::Redis(url) => f.write_str(&without_password(url)),
+            KeyValueSpec::Redis { url, .. } => f.write_str(&without_password(url)),
         }
     }
 }
@@ -166,7 +179,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn specs_parse_and_tls_says_it_is_not_here() {
+    fn specs_parse_and_a_refusal_never_shows_the_password() {
         assert_eq!(
             KeyValueSpec::parse("memory:").unwrap(),
             KeyValueSpec::Memory
@@ -177,17 +190,29 @@ mod tests {
         );
         assert_eq!(
             KeyValueSpec::parse("redis://127.0.0.1:6379/2").unwrap(),
-            KeyValueSpec::Redis("redis://127.0.0.1:6379/2".into())
+            KeyValueSpec::Redis {
+                url: "redis://127.0.0.1:6379/2".into(),
+                ca: None
+            }
         );
-        let error = KeyValueSpec::parse("rediss://:secret@host:6380")
+        KeyValueSpec::parse("rediss://:secret@host:6380")
             .unwrap()
+            .check()
+            .unwrap();
+        let error = KeyValueSpec::parse("redis://:secret@host:6380")
+            .unwrap()
+            .with_ca(Some("/etc/ca.pem".into()))
             .check()
             .unwrap_err()
             .to_string();
-        assert!(
-            error.contains("Redis over TLS is not in this build"),
-            "{error}"
-        );
+        assert!(error.contains("not rediss://"), "{error}");
+        let error = KeyValueSpec::parse("rediss://:secret@host:6380")
+            .unwrap()
+            .with_ca(Some("/nonexistent/ca.pem".into()))
+            .check()
+            .unwrap_err();
+        let error = format!("{error:#}");
+        assert!(error.contains("/nonexistent/ca.pem"), "{error}");
         assert!(!error.contains("secret"), "{error}");
         assert!(KeyValueSpec::parse("s3://bucket").is_err());
     }

@@ -212,13 +212,13 @@ impl RedisBackend {
     /// Connects to the Redis at `url` (waiting at most `wait`), keys under
     /// `prefix`, each bucket held to `quota` (fleet-wide).
     pub async fn connect(
+        client: redis::Client,
         url: &str,
         prefix: &str,
         quota: Quota,
         wait: Duration,
     ) -> Result<std::sync::Arc<RedisBackend>> {
         let shown = without_password(url);
-        let client = redis::Client::open(url).with_context(|| format!("--keyvalue {shown}"))?;
         let connection = tokio::time::timeout(wait, ConnectionManager::new(client))
             .await
             .map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))
@@ -567,6 +567,28 @@ impl KeyValueBackend for RedisBackend {
             Ok(names)
         })
     }
+}
+
+/// The client of the Redis at `url`: over TLS for `rediss://`, trusting
+/// the system's roots, or only the PEM certificates in the file `ca`.
+/// Errors name the URL without its password.
+pub fn client(url: &str, ca: Option<&std::path::Path>) -> Result<redis::Client> {
+    let shown = without_password(url);
+    let client = match ca {
+        None => redis::Client::open(url),
+        Some(ca) => {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("--keyvalue-ca {}: cannot read it", ca.display()))?;
+            redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )
+        }
+    };
+    client.map_err(|error| anyhow::anyhow!("--keyvalue {shown}: {error}"))
 }
 
 /// `url` with its password (if any) replaced, for logs and errors.

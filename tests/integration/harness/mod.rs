@@ -2,8 +2,9 @@
 //! things are ([`paths`]), bytes over TCP ([`net`]), the real binary as a
 //! process ([`process`]), a server in the test's own process
 //! ([`in_process`]), the admin endpoint over HTTP ([`http`]), a client
-//! proving other connections go on ([`steady`]), and the binary's other
-//! commands ([`commands`]).
+//! proving other connections go on ([`steady`]), the binary's other
+//! commands ([`commands`]), a real Redis ([`redis`]) and a test CA
+//! ([`tls`]).
 
 pub mod commands;
 pub mod http;
@@ -13,6 +14,7 @@ pub mod paths;
 pub mod process;
 pub mod redis;
 pub mod steady;
+pub mod tls;
 
 pub use commands::{compiled_once, pipe};
 pub use http::{http_exchange, http_get, promtool_check, sample};
@@ -25,3 +27,4 @@ pub use paths::{
 pub use process::{assert_mentions, refused, refused_with, wait_with_timeout, ServerProcess};
 pub use redis::RedisServer;
 pub use steady::SteadyClient;
+pub use tls::TestCa;
