@@ -255,27 +255,29 @@ impl PluginMetrics {
             );
         }
         let mut series = family.series.lock().expect("plugin metric lock");
-        let key = (plugin.clone(), labels);
-        if !series.contains_key(&key) {
-            if !self.make_series(plugin) {
-                drop(series);
-                return self.warn_once(
-                    plugin,
-                    "more series than --plugin-metric-series allows",
-                    &definition.name,
-                );
+        // One lookup of the series, made when seen the first time.
+        let entry = match series.entry((plugin.clone(), labels)) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(vacant) => {
+                if !self.make_series(plugin) {
+                    drop(series);
+                    return self.warn_once(
+                        plugin,
+                        "more series than --plugin-metric-series allows",
+                        &definition.name,
+                    );
+                }
+                vacant.insert(match definition.kind {
+                    Kind::Histogram => Value::Histogram {
+                        counts: vec![0; definition.buckets.len()],
+                        past_last: 0,
+                        sum: 0.0,
+                    },
+                    _ => Value::Number(0.0),
+                })
             }
-            let empty = match definition.kind {
-                Kind::Histogram => Value::Histogram {
-                    counts: vec![0; definition.buckets.len()],
-                    past_last: 0,
-                    sum: 0.0,
-                },
-                _ => Value::Number(0.0),
-            };
-            series.insert(key.clone(), empty);
-        }
-        match series.get_mut(&key).expect("made above") {
+        };
+        match entry {
             Value::Number(number) => match operation {
                 Operation::Set => *number = value,
                 _ => *number += value,
