@@ -89,6 +89,15 @@ impl StateArgs {
             None => default(),
         };
         spec.check()?;
+        let grants = BucketGrants::parse(&self.plugin_bucket, plugins)?;
+        if self.keyvalue.is_some() && grants.is_empty() {
+            // Not an error (a chain without state may be served with the
+            // deployment's usual options), but nothing is opened or checked.
+            tracing::warn!(
+                "--keyvalue is given but no --plugin-bucket: the store is not opened, \
+                 and every plugin's open is access-denied"
+            );
+        }
         Ok(StateConfig {
             spec,
             limits: KeyValueLimits {
@@ -97,7 +106,7 @@ impl StateArgs {
                 timeout: self.keyvalue_timeout,
                 quota: self.keyvalue_quota,
             },
-            grants: BucketGrants::parse(&self.plugin_bucket, plugins)?,
+            grants,
             prefix: self.keyvalue_prefix.clone(),
         })
     }

@@ -219,7 +219,15 @@ impl RedisBackend {
         wait: Duration,
     ) -> Result<std::sync::Arc<RedisBackend>> {
         let shown = without_password(url);
-        let connection = tokio::time::timeout(wait, ConnectionManager::new(client))
+        // The manager retries a first connection for seconds, with backoff,
+        // before it gives up: a Redis that is not there (a wrong port, a
+        // refused TLS handshake) is said at once by one plain attempt
+        // first. Later failures are the manager's to retry.
+        let connected = async {
+            drop(client.get_multiplexed_async_connection().await?);
+            ConnectionManager::new(client).await
+        };
+        let connection = tokio::time::timeout(wait, connected)
             .await
             .map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))
             .and_then(|connected| connected.map_err(anyhow::Error::from))
