@@ -19,3 +19,7 @@ ensure_debian_command systemd-analyze systemd
 python3 -c 'import yaml' 2>/dev/null || pip_install_pinned pyyaml
 # tests/integration/state.rs: the fleet's state store, a real Redis.
 ensure_debian_command redis-server redis-server
+# tests/integration/registry.rs: a real OCI registry (the CNCF
+# distribution registry), and htpasswd for its basic auth.
+ensure_debian_command docker-registry docker-registry
+ensure_debian_command htpasswd apache2-utils

@@ -31,6 +31,7 @@ pub mod listener;
 pub mod locate;
 pub mod logging;
 pub mod metrics;
+pub mod oci;
 pub mod pipe;
 pub mod plugin_imports;
 pub mod plugin_metrics;

@@ -1,6 +1,7 @@
 //! Finding a plugin file from what the user typed after `--plugin`.
 //!
-//! A path to a file is that file. A bare name (`uppercase`, or
+//! A registry reference (`oci://...`) is left as it is: it is pulled when
+//! loaded ([`crate::oci`]). A path to a file is that file. A bare name (`uppercase`, or
 //! `uppercase.wasm`) is looked up, first match wins, in:
 //! 1. the plugin folder given by `--plugin-dir` or `YELL_PLUGIN_DIR`;
 //! 2. the data folder `just install` fills
@@ -39,6 +40,11 @@ impl PluginSearch {
 
     /// Resolves `--plugin NAME` (the module's doc).
     pub fn locate(&self, requested: &Path) -> Result<PathBuf> {
+        if crate::oci::is_reference(requested) {
+            // Pulled when loaded; checked now, so a typo fails at start.
+            crate::oci::OciReference::parse(&requested.to_string_lossy())?;
+            return Ok(requested.to_path_buf());
+        }
         if requested.is_file() {
             return Ok(requested.to_path_buf());
         }

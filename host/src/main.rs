@@ -79,6 +79,8 @@ fn main() -> ExitCode {
             Some(Command::Keygen(keygen)) => keygen.execute(),
             Some(Command::Wit(wit)) => wit.execute(),
             Some(Command::Kv(kv)) => kv.execute().await,
+            Some(Command::Push(push)) => push.execute().await,
+            Some(Command::Pull(pull)) => pull.execute().await,
             Some(Command::New(new)) => new.execute(),
             Some(Command::Build(build)) => build.execute(),
             Some(Command::Dev(dev)) => dev.execute().await,

@@ -35,6 +35,8 @@ pub struct PipeConfig {
     pub max_line_length: usize,
     /// Plugin state: the store and the buckets granted.
     pub state: crate::keyvalue::StateConfig,
+    /// How plugins given as `oci://` references are pulled.
+    pub registry: crate::oci::RegistryConfig,
 }
 
 /// Runs stdin through the chain to stdout; every failure is reported on
@@ -52,7 +54,11 @@ pub async fn run(config: PipeConfig) -> Result<()> {
         CompileCache::open_default(),
         TrustPolicy::default(),
         crate::plugin_imports::host_imports(store, config.state.grants.clone(), metrics),
-    )?;
+    )?
+    .with_sources(crate::oci::PluginSources::for_registry(
+        config.registry,
+        false,
+    )?);
     let pipeline = Pipeline::load(&runtime, &config.plugins)?;
     let mut session = LineSession::new(
         &pipeline,

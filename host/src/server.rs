@@ -27,6 +27,7 @@ use crate::listener::{ListenOn, Listener};
 use crate::metrics::{self, Metrics};
 use crate::plugin_imports::host_imports;
 use crate::plugin_metrics::PluginMetrics;
+use crate::reload::registry_poll::poll_registry_tags;
 use crate::reload::watch::watch_plugin_files;
 use crate::reload::{LivePipeline, ReloadCause, Reloads};
 use crate::stats::report::report_periodically;
@@ -75,6 +76,11 @@ pub struct ServerConfig {
     pub state: StateConfig,
     /// Series each plugin may make of the metrics it defines.
     pub plugin_metric_series: usize,
+    /// How plugins given as `oci://` references are pulled.
+    pub registry: crate::oci::RegistryConfig,
+    /// How often tag references are looked up (`--oci-poll`); `None`: only
+    /// at a reload.
+    pub oci_poll: Option<Duration>,
 }
 
 /// Serves until `shutdown` completes, then drains: stops accepting, lets
@@ -140,7 +146,11 @@ impl Server {
         let store = config.state.open(config.drain_timeout).await?;
         let plugin_metrics = Arc::new(PluginMetrics::new(config.plugin_metric_series));
         let imports = host_imports(store, config.state.grants.clone(), plugin_metrics.clone());
-        let runtime = PluginRuntime::with_imports(config.limits, cache, config.trust, imports)?;
+        let signed = !config.trust.trusted_keys.is_empty();
+        let sources = crate::oci::PluginSources::for_registry(config.registry, signed)?;
+        let registry = sources.registry().clone();
+        let runtime = PluginRuntime::with_imports(config.limits, cache, config.trust, imports)?
+            .with_sources(sources);
         if recorder.is_some() {
             runtime.time_calls();
         }
@@ -193,6 +203,9 @@ impl Server {
             if let Err(error) = watch_plugin_files(reloads.clone(), debounce, draining.clone()) {
                 tracing::warn!("plugin files will not be reloaded on change: {error:#}");
             }
+        }
+        if let Some(every) = config.oci_poll {
+            poll_registry_tags(reloads.clone(), registry, every, draining.clone());
         }
         let admin_addr = match &admin {
             Some((admin_listener, _, _)) => Some(admin_listener.local_addr()?),

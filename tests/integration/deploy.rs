@@ -99,7 +99,27 @@ fn systemd_accepts_the_units() {
 
 #[test]
 fn the_kubernetes_manifest_parses_with_probes_on_the_admin_endpoint() {
-    let path = deploy("kubernetes.yaml");
+    let args = check_kubernetes_manifest("kubernetes.yaml");
+    assert!(args.iter().any(|arg| arg.ends_with(".wasm")), "{args:?}");
+}
+
+#[test]
+fn the_kubernetes_registry_variant_pulls_by_digest_without_a_config_map() {
+    let args = check_kubernetes_manifest("kubernetes-registry.yaml");
+    let plugin = &args[args.iter().position(|a| a == "--plugin").unwrap() + 1];
+    assert!(
+        plugin.starts_with("oci://") && plugin.contains("@sha256:"),
+        "{plugin}"
+    );
+    assert!(args.iter().any(|a| a == "--plugin-sha256"), "{args:?}");
+    assert!(!read(&deploy("kubernetes-registry.yaml")).contains("configMap"));
+}
+
+/// Checks a Kubernetes manifest of `deploy/` (a Deployment and a Service,
+/// probes on the admin endpoint, args the binary parses, a drain that fits
+/// the pod's grace); its container's args.
+fn check_kubernetes_manifest(name: &str) -> Vec<String> {
+    let path = deploy(name);
     let script = r#"
 import json, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
@@ -126,7 +146,7 @@ print(json.dumps(docs))
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    assert_options_exist("kubernetes.yaml", &args.join(" "));
+    assert_options_exist(name, &args.join(" "));
     // The container runs the image's ENTRYPOINT with these args: together
     // they must parse (an option given twice is refused).
     let mut command = dockerfile_json("ENTRYPOINT");
@@ -146,6 +166,7 @@ print(json.dumps(docs))
         .as_u64()
         .unwrap();
     assert!(pod_grace > humantime_secs(timeout));
+    args.iter().map(|arg| arg.to_string()).collect()
 }
 
 /// Whole seconds of a duration written like `6s`.

@@ -28,6 +28,7 @@ mod plugin_test;
 mod polyglot;
 mod projects;
 mod provenance;
+mod registry;
 mod scale_out;
 mod serve;
 mod standalone;

@@ -38,7 +38,7 @@ use crate::pool::InstancePool;
 use crate::provenance::{digest_hex, TrustPolicy};
 use crate::reply::ReplyContract;
 use crate::slow_lane::SlowLane;
-use crate::source::PluginSource;
+use crate::source::{FileReader, PluginSource, SourceReader};
 use crate::spec::PluginSpec;
 use crate::state::PluginState;
 use crate::ticker::EpochTicker;
@@ -159,6 +159,8 @@ pub struct PluginRuntime {
     trust: TrustPolicy,
     /// Keeps call deadlines moving; stops when the runtime is dropped.
     epoch_ticker: EpochTicker,
+    /// Where plugins' bytes are read (files, unless the embedder says).
+    sources: Arc<dyn SourceReader>,
 }
 
 impl PluginRuntime {
@@ -226,7 +228,20 @@ impl PluginRuntime {
             cache,
             trust,
             epoch_ticker,
+            sources: Arc::new(FileReader),
         })
+    }
+
+    /// Reads plugins' bytes through `sources` from now on (a registry
+    /// besides files, say) instead of from files.
+    pub fn with_sources(mut self, sources: Arc<dyn SourceReader>) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// The bytes `spec` names now, read as [`load`](Self::load) reads them.
+    pub fn read_source(&self, spec: &PluginSpec) -> Result<PluginSource> {
+        self.sources.read(spec)
     }
 
     /// Calls moved to the slow lane since the start, and the slow lane's
@@ -267,9 +282,11 @@ impl PluginRuntime {
         self.budget.used()
     }
 
-    /// Loads the plugin file `spec` names: see [`load_source`](Self::load_source).
+    /// Loads the plugin `spec` names, read through the runtime's sources
+    /// (files unless [`with_sources`](Self::with_sources) said otherwise):
+    /// see [`load_source`](Self::load_source).
     pub fn load(&self, spec: &PluginSpec) -> Result<Plugin> {
-        self.load_source(&PluginSource::read(&spec.path)?, spec)
+        self.load_source(&self.sources.read(spec)?, spec)
     }
 
     /// Loads a plugin from its bytes: checks them against the spec's pin

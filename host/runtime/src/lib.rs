@@ -92,7 +92,9 @@ pub use provenance::{digest_hex, parse_digest, Provenance, SignerKey, TrustPolic
 pub use reply::{BatchReply, CheckedReply, LineError, MalformedReply};
 pub use session::{Conversation, FailureOf, LineSession, SessionFailure};
 pub use slow_lane::block_on;
-pub use source::{plugin_name, signature_path, DetachedSignature, PluginSource};
+pub use source::{
+    plugin_name, signature_path, DetachedSignature, FileReader, PluginSource, SourceReader,
+};
 pub use spec::{DirGrant, Grants, HeldDir, OwnLimits, PluginSpec};
 pub use state::PluginState;
 pub use usage::{PluginUsage, PLUGIN_CALL_SECONDS};

@@ -3,7 +3,11 @@
 //! The bytes are read once and checked as they are: what is checked is
 //! what is compiled.
 //!
-//! Owns: [`PluginSource`] and [`DetachedSignature`]. Uses: the digest.
+//! Where a spec's bytes are read is the embedder's to say
+//! ([`SourceReader`]): files by default; a server may add registries.
+//!
+//! Owns: [`PluginSource`], [`DetachedSignature`], [`SourceReader`]. Uses:
+//! the digest, the spec.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +15,24 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::cache::{digest, Digest256};
+use crate::spec::PluginSpec;
+
+/// Reads the bytes a [`PluginSpec`] names, each time the plugin is loaded
+/// (at start and at every reload).
+pub trait SourceReader: Send + Sync {
+    /// The plugin's bytes as they are now, and where its signature is.
+    fn read(&self, spec: &PluginSpec) -> Result<PluginSource>;
+}
+
+/// The default reader: `spec.path` is a file.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FileReader;
+
+impl SourceReader for FileReader {
+    fn read(&self, spec: &PluginSpec) -> Result<PluginSource> {
+        PluginSource::read(&spec.path)
+    }
+}
 
 /// A plugin component's bytes, as read at one moment, with where they came
 /// from (for logs and errors) and where its signature is.
@@ -76,8 +98,20 @@ impl PluginSource {
     }
 }
 
-/// The plugin's name for a file: its file name without extension.
+/// The plugin's name for a file: its file name without extension. For a
+/// registry reference (`oci://HOST/REPO:TAG`, `...@sha256:...`), the last
+/// segment of its repository: `oci://r.example/team/uppercase:v2` is
+/// `uppercase`, as `uppercase.wasm` is.
 pub fn plugin_name(path: &Path) -> String {
+    let shown = path.to_string_lossy();
+    if let Some(reference) = shown.strip_prefix("oci://") {
+        let last = reference.rsplit('/').next().unwrap_or(reference);
+        let repository = last.split('@').next().unwrap_or(last);
+        let repository = repository.split(':').next().unwrap_or(repository);
+        if !repository.is_empty() && reference.contains('/') {
+            return repository.to_string();
+        }
+    }
     path.file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_else(|| "plugin".into())
@@ -93,6 +127,18 @@ pub fn signature_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plugin_is_named_by_its_file_or_its_repository() {
+        for (path, name) in [
+            ("/srv/plugins/uppercase.wasm", "uppercase"),
+            ("oci://127.0.0.1:5000/team/uppercase:v2", "uppercase"),
+            ("oci://r.example/reverse@sha256:00", "reverse"),
+            ("oci://r.example/tally", "tally"),
+        ] {
+            assert_eq!(plugin_name(Path::new(path)), name, "{path}");
+        }
+    }
 
     #[test]
     fn a_file_is_named_by_its_stem_and_signed_beside_it() {

@@ -1,7 +1,7 @@
 //! The command line: `yell-host [serve options]`, `yell-host serve ...`,
 //! `yell-host client ...`, `yell-host reload ADDR`, `yell-host pipe`,
 //! `yell-host sign`, `yell-host keygen`, `yell-host new`, `build`, `dev`,
-//! `test` and `wit`. Options are checked and turned
+//! `test`, `wit`, `kv`, `push` and `pull`. Options are checked and turned
 //! into the plain config types the rest of the program takes (the server's
 //! [`ServerConfig`](crate::server::ServerConfig), the client's, `pipe`'s,
 //! the runtime's plugin specs and limits) before anything binds, so a
@@ -15,6 +15,8 @@ mod kv;
 mod pipe;
 mod plugin_options;
 mod project;
+mod registry;
+mod registry_options;
 mod reload;
 mod serve;
 mod sign;
@@ -29,6 +31,8 @@ pub use client::ClientArgs;
 pub use kv::KvArgs;
 pub use pipe::PipeArgs;
 pub use project::{BuildArgs, DevArgs, NewArgs};
+pub use registry::{PullArgs, PushArgs};
+pub use registry_options::RegistryArgs;
 pub use reload::ReloadArgs;
 pub use serve::ServeArgs;
 pub use sign::{KeygenArgs, SignArgs};
@@ -93,6 +97,13 @@ pub enum Command {
     /// Print the plugin contract (WIT) this binary serves, or write it into
     /// a folder: what a plugin is built against.
     Wit(WitArgs),
+    /// Push a plugin (a component, or a project folder, built first) to an
+    /// OCI registry: prints the manifest digest and the reference that
+    /// pins it.
+    Push(PushArgs),
+    /// Pull plugins from OCI registries into the cache, so a server starts
+    /// from it without a registry in reach.
+    Pull(PullArgs),
     /// Look inside the plugins' state store: list, get, set, delete, and
     /// export or import it as JSON lines.
     Kv(KvArgs),

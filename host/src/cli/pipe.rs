@@ -10,6 +10,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::plugin_options::{chain_specs, offline_limits, ConfigEntry, SandboxArgs};
+use super::registry_options::RegistryArgs;
 use super::state_options::StateArgs;
 use super::values::parse_byte_size;
 use crate::locate::locate_chain;
@@ -46,6 +47,10 @@ pub struct PipeArgs {
     /// `--keyvalue` names a file).
     #[command(flatten)]
     pub state: StateArgs,
+
+    /// Plugins from OCI registries (as the server's).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// A file's lines take longer than a network batch: a second of running
@@ -65,6 +70,7 @@ impl PipeArgs {
             .collect();
         let state = self.state.offline_config(&names)?;
         Ok(PipeConfig {
+            registry: self.registry.config(limits.largest_memory_bytes)?,
             state,
             plugins: specs,
             limits,

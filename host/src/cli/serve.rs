@@ -16,6 +16,7 @@ use yell_runtime::{CompileCache, PluginLimits, TrustPolicy, TrustedKey};
 use super::plugin_options::{
     chain_specs, largest_memory, pin_specs, ConfigEntry, PinEntry, SandboxArgs,
 };
+use super::registry_options::RegistryArgs;
 use super::state_options::StateArgs;
 use super::values::{parse_byte_size, ErrorPolicyArg, FramingArg, IsolationArg};
 use crate::admin::access::check_exposure;
@@ -49,8 +50,10 @@ pub struct ServeArgs {
     /// (--plugin-dir), the data folder ($XDG_DATA_HOME/yell-host/plugins,
     /// else ~/.local/share/yell-host/plugins, which `just install` fills),
     /// and the plugins built into this binary (uppercase, reverse, rot13,
-    /// filter, splitter, counter). Given several times, a chain: each
-    /// plugin's reply lines are the next one's input lines.
+    /// filter, splitter, counter); or a registry reference,
+    /// oci://HOST[:PORT]/REPO:TAG or oci://HOST[:PORT]/REPO@sha256:DIGEST.
+    /// Given several times, a chain: each plugin's reply lines are the
+    /// next one's input lines.
     #[arg(short, long, default_value = "uppercase.wasm")]
     pub plugin: Vec<PathBuf>,
 
@@ -212,6 +215,16 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub state: StateArgs,
 
+    /// Plugins from OCI registries.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Look up the plugins given by tag (oci://...:TAG) this often (each
+    /// wait jittered by up to a tenth) and swap in a plugin whose tag
+    /// moved [default: never; POST /reload always looks].
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration)]
+    pub oci_poll: Option<Duration>,
+
     /// Series each plugin may make of the metrics it defines (one per
     /// metric and set of label values); a recording that would make one
     /// more records nothing, with one warning.
@@ -249,6 +262,15 @@ impl ServeArgs {
             .map(|plugin| yell_runtime::plugin_name(&plugin.path))
             .collect();
         let state = self.state.config(&names)?;
+        let registry = self.registry.config(largest_memory_bytes)?;
+        let oci_poll = match self.oci_poll {
+            Some(every) if every.is_zero() => bail!("--oci-poll must be more than zero"),
+            Some(every) => {
+                check_pins_can_follow_tags(&plugins)?;
+                Some(every)
+            }
+            None => None,
+        };
         let trust = TrustPolicy {
             trusted_keys: self
                 .trusted_key
@@ -319,8 +341,26 @@ impl ServeArgs {
             proxy_header_timeout: self.proxy_protocol.then_some(self.proxy_header_timeout),
             state,
             plugin_metric_series: self.plugin_metric_series as usize,
+            registry,
+            oci_poll,
         })
     }
+}
+
+/// With `--oci-poll`, a plugin given by tag is expected to change: a
+/// `--plugin-sha256` pin on it would refuse every move. A signature
+/// (`--trusted-key`) is what trusts a tag that moves.
+fn check_pins_can_follow_tags(plugins: &[yell_runtime::PluginSpec]) -> Result<()> {
+    for plugin in plugins {
+        let shown = plugin.path.to_string_lossy();
+        let is_tag = crate::oci::is_reference(&plugin.path) && !shown.contains("@sha256:");
+        if is_tag && plugin.sha256.is_some() {
+            bail!(
+                "--plugin-sha256 pins {shown}, which --oci-poll follows as its tag moves: each move would be refused. Pin the digest in the reference (oci://...@sha256:...) instead of polling, or trust what the tag moves to by its signature (--trusted-key)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A duration option where `0s` means "never".

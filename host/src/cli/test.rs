@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::plugin_options::{chain_specs, offline_limits, ConfigEntry, SandboxArgs};
+use super::registry_options::RegistryArgs;
 use super::state_options::StateArgs;
 use super::values::parse_byte_size;
 use crate::locate::locate_chain;
@@ -65,6 +66,10 @@ pub struct TestArgs {
     /// `--keyvalue` names a file).
     #[command(flatten)]
     pub state: StateArgs,
+
+    /// Plugins from OCI registries (as the server's).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// The server's running time per call, so what passes here passes there.
@@ -78,7 +83,7 @@ impl TestArgs {
     /// Checks the options and resolves them: the plugin located, its
     /// configuration, grants and limits.
     pub fn config(mut self) -> Result<TestConfig> {
-        if self.plugin.is_dir() {
+        if self.plugin.is_dir() && !crate::oci::is_reference(&self.plugin) {
             // A project: built (the compile cache makes a rebuild of what
             // did not change quick), its fixtures in tests/.
             let project = self.plugin.clone();
@@ -117,6 +122,7 @@ impl TestArgs {
             .collect();
         let state = self.state.offline_config(&names)?;
         Ok(TestConfig {
+            registry: self.registry.config(limits.largest_memory_bytes)?,
             state,
             plugin: specs.remove(0),
             limits,

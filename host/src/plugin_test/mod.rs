@@ -30,6 +30,8 @@ pub struct TestConfig {
     pub max_line_length: usize,
     /// Plugin state: the store and the buckets granted.
     pub state: crate::keyvalue::StateConfig,
+    /// How a plugin given as an `oci://` reference is pulled.
+    pub registry: crate::oci::RegistryConfig,
     /// The folder of NAME.in / NAME.out fixtures, if any.
     pub fixtures: Option<PathBuf>,
     /// How the report is printed on stdout.
@@ -52,7 +54,11 @@ pub async fn run(config: TestConfig) -> Result<()> {
         CompileCache::open_default(),
         TrustPolicy::default(),
         crate::plugin_imports::host_imports(store, config.state.grants.clone(), metrics),
-    )?;
+    )?
+    .with_sources(crate::oci::PluginSources::for_registry(
+        config.registry,
+        false,
+    )?);
     let plugin = config.plugin.path.display().to_string();
     let mut cases = Vec::new();
     match Pipeline::load(&runtime, std::slice::from_ref(&config.plugin)) {

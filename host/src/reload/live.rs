@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use arc_swap::ArcSwap;
 
-use yell_runtime::{Pipeline, Plugin, PluginRuntime, PluginSource, PluginSpec};
+use yell_runtime::{Pipeline, Plugin, PluginRuntime, PluginSpec};
 
 /// What asked for a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub enum ReloadCause {
     Signal,
     /// `POST /reload`: every plugin is loaded again from disk.
     Command,
+    /// A registry tag moved (`--oci-poll`): plugins whose bytes are
+    /// unchanged are kept.
+    TagMoved,
 }
 
 impl ReloadCause {
@@ -33,6 +36,7 @@ impl ReloadCause {
             ReloadCause::FileChanged => "file change",
             ReloadCause::Signal => "SIGHUP",
             ReloadCause::Command => "reload command",
+            ReloadCause::TagMoved => "registry tag moved",
         }
     }
 }
@@ -153,10 +157,11 @@ impl LivePipeline {
         let mut changed = false;
         let mut stages = Vec::with_capacity(self.specs.len());
         for (spec, serving) in self.specs.iter().zip(old.stages()) {
-            let file = PluginSource::read(&spec.path)?;
+            let file = self.runtime.read_source(spec)?;
             // The configuration is the command line's, the same for every
             // generation: only the file can have changed.
-            let keep = *cause == ReloadCause::FileChanged && serving.digest() == &file.digest;
+            let keeps_unchanged = matches!(cause, ReloadCause::FileChanged | ReloadCause::TagMoved);
+            let keep = keeps_unchanged && serving.digest() == &file.digest;
             if keep {
                 stages.push(serving.clone());
             } else {

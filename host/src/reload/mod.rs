@@ -16,10 +16,11 @@
 //!
 //! Owns nothing itself: [`live`] holds the serving chain and reloads it,
 //! [`queue`] coalesces requests for reloads, [`watch`] turns file changes
-//! into requests.
+//! into requests, [`registry_poll`] turns moved registry tags into them.
 
 pub mod live;
 pub mod queue;
+pub mod registry_poll;
 pub mod watch;
 
 pub use live::{LivePipeline, ReloadCause, Reloaded};

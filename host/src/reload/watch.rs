@@ -55,6 +55,10 @@ pub fn watch_plugin_files(
     let mut folders = HashSet::new();
     let live = reloads.live();
     for spec in live.specs() {
+        if crate::oci::is_reference(&spec.path) {
+            // Followed by polling its registry (--oci-poll), not watched.
+            continue;
+        }
         let (folder, file) = watched_path(&spec.path)?;
         if live.runtime().requires_signatures() {
             // A new plugin and its signature are written one after the

@@ -3,8 +3,9 @@
 //! process ([`process`]), a server in the test's own process
 //! ([`in_process`]), the admin endpoint over HTTP ([`http`]), a client
 //! proving other connections go on ([`steady`]), the binary's other
-//! commands ([`commands`]), a real Redis ([`redis`]) and a test CA
-//! ([`tls`]).
+//! commands ([`commands`]), a real Redis ([`redis`]), a real OCI registry
+//! ([`registry`]), a test CA ([`tls`]) and a load client checking swaps
+//! ([`swap_load`]).
 
 pub mod commands;
 pub mod http;
@@ -13,7 +14,9 @@ pub mod net;
 pub mod paths;
 pub mod process;
 pub mod redis;
+pub mod registry;
 pub mod steady;
+pub mod swap_load;
 pub mod tls;
 
 pub use commands::{compiled_once, pipe};
@@ -24,7 +27,11 @@ pub use paths::{
     binary, compile_cache, custom_section, deploy_by_rename, plugin_bytes, plugin_dir, scratch,
     testing_plugin, yell_host,
 };
-pub use process::{assert_mentions, refused, refused_with, wait_with_timeout, ServerProcess};
+pub use process::{
+    assert_mentions, refused, refused_with, refused_with_env, wait_with_timeout, ServerProcess,
+};
 pub use redis::RedisServer;
+pub use registry::RegistryServer;
 pub use steady::SteadyClient;
+pub use swap_load::{reversed, LoadClient};
 pub use tls::TestCa;

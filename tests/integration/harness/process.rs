@@ -281,7 +281,15 @@ pub fn refused(args: &[&str]) -> String {
 /// Like [`refused`], expecting exit code `code` (2: refused by the
 /// argument parser itself).
 pub fn refused_with(code: i32, args: &[&str]) -> String {
-    let mut child = yell_host()
+    refused_with_env(code, args, |_| {})
+}
+
+/// Like [`refused_with`], with `customize` applied to the command first
+/// (its environment, say).
+pub fn refused_with_env(code: i32, args: &[&str], customize: impl FnOnce(&mut Command)) -> String {
+    let mut command = yell_host();
+    customize(&mut command);
+    let mut child = command
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .env("YELL_COMPILE_CACHE", compile_cache())
