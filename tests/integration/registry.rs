@@ -563,3 +563,54 @@ fn twenty_tag_moves_under_load_are_followed_by_every_server_and_lose_no_line() {
         ms(told[MOVES - 1])
     );
 }
+
+#[test]
+fn a_credential_helper_named_by_the_docker_config_is_asked() {
+    let password = "helper-Pa55";
+    let oci = Oci::start_as("helper", |dir| {
+        RegistryServer::start_as(
+            dir,
+            RegistryMode::Auth {
+                user: "ci",
+                password,
+            },
+        )
+    });
+    // What `docker-credential-pass` and the like do: `get` reads the
+    // registry on stdin and answers JSON on stdout.
+    let bin = oci.docker_config.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-yelltest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"ci\",\"Secret\":\"{password}\"}}' \"$server\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        oci.docker_config.join("config.json"),
+        "{\"credsStore\": \"yelltest\"}",
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let file = plugin_file("uppercase");
+    let reference = oci.registry.reference("yell/uppercase:v1");
+    let output = oci
+        .command()
+        .env("PATH", &path)
+        .args(["push", file.to_str().unwrap(), &reference])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!text(&output).contains(password));
+    // Without the helper on PATH: a clear failure naming it.
+    let output = oci.pipe(&reference, b"x\n", &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_mentions(
+        &text(&output),
+        &["credentials for", "credential helper", "PATH"],
+    );
+}

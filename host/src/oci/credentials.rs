@@ -30,6 +30,9 @@ pub fn credentials_for(registry: &str) -> Result<RegistryAuth> {
             "the credentials for {registry}: the helper {helper} failed: {}",
             stderr.trim()
         ),
+        Err(CredentialRetrievalError::HelperCommunicationError) => bail!(
+            "the credentials for {registry}: the Docker config names a credential helper (credsStore or credHelpers) that could not be run: is its docker-credential-* program on PATH?"
+        ),
         Err(other) => bail!("the credentials for {registry} in the Docker config: {other}"),
     }
 }
