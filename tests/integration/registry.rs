@@ -2,7 +2,8 @@
 //! on a free loopback port, plain, over TLS and behind basic auth. Push,
 //! serve by tag and by digest, every digest checked, credentials from a
 //! Docker config, the cache (offline starts, corruption, bounds, two
-//! processes at once), signatures, and tags that move under load.
+//! processes at once, pulls killed part-way), signatures, and tags that
+//! move under load.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -612,5 +613,82 @@ fn a_credential_helper_named_by_the_docker_config_is_asked() {
     assert_mentions(
         &text(&output),
         &["credentials for", "credential helper", "PATH"],
+    );
+}
+
+#[test]
+fn pulls_killed_at_any_moment_leave_only_whole_checked_files() {
+    // The largest plugin (a Python one, ~18 MB) keeps a pull busy long
+    // enough for kills to land before, during and after its download.
+    let oci = Oci::start("killed");
+    let digest = oci.push("uppercase-py", "yell/uppercase-py:v1");
+    let reference = oci
+        .registry
+        .reference(&format!("yell/uppercase-py@{digest}"));
+    // How long a whole pull takes here, to spread the kills over it.
+    let started = Instant::now();
+    let output = oci.run(&["pull", &reference]);
+    assert!(output.status.success(), "{}", text(&output));
+    let whole_pull = started.elapsed();
+    let mut killed_before_done = 0;
+    let fractions = [0.02, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.2];
+    for (round, fraction) in fractions.into_iter().enumerate() {
+        let delay = whole_pull.mul_f64(fraction);
+        let delay_ms = delay.as_millis();
+        let cache = oci.cache.with_file_name(format!("cache-{round}"));
+        let mut pull = oci
+            .command()
+            .args(["pull", "--oci-cache", cache.to_str().unwrap(), &reference])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = pull.kill();
+        pull.wait().unwrap();
+        let mut whole = 0;
+        for folder in ["blobs/sha256", "manifests/sha256", "tags"] {
+            let Ok(entries) = std::fs::read_dir(cache.join(folder)) else {
+                continue;
+            };
+            for path in entries.flatten().map(|entry| entry.path()) {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with(".partial-") {
+                    continue;
+                }
+                if folder == "blobs/sha256" {
+                    // Under its digest's name, a blob is whole: its bytes
+                    // hash to that name.
+                    assert_eq!(
+                        sha256_of(&path),
+                        format!("sha256:{name}"),
+                        "{} after a kill at {delay_ms} ms",
+                        path.display()
+                    );
+                    whole += 1;
+                } else {
+                    // A manifest or tag record is complete JSON.
+                    let bytes = std::fs::read(&path).unwrap();
+                    serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                }
+            }
+        }
+        if whole == 0 {
+            killed_before_done += 1;
+        }
+        // With the registry in reach, the next pull completes what the
+        // killed one began.
+        let output = oci.run(&["pull", "--oci-cache", cache.to_str().unwrap(), &reference]);
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    eprintln!(
+        "a whole pull took {} ms; kills that landed before a whole blob: {killed_before_done} of {}",
+        whole_pull.as_millis(),
+        fractions.len()
+    );
+    assert!(
+        killed_before_done > 0,
+        "no kill landed before the download ended"
     );
 }
