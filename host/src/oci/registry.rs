@@ -20,7 +20,7 @@
 //! Owns: [`Registry`], [`RegistryConfig`], [`Pulled`]. Uses: the cache,
 //! the references, the credentials.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -31,6 +31,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::client::{Config, ImageLayer};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::cache::{ManifestRecord, OciCache};
@@ -75,6 +76,13 @@ pub struct Registry {
     roots: Vec<Certificate>,
     /// Registries that answered over plain HTTP: not tried over HTTPS again.
     plain_http: Mutex<HashSet<String>>,
+    /// The clients made so far, by protocol (HTTPS or not) and registry,
+    /// with the credentials they were made for. Making one loads the
+    /// system's roots (about 100 ms of CPU with OpenSSL 3), so a process
+    /// makes each once and reuses it for every pull and poll; a new one
+    /// is made when the credentials change, because a client keeps the
+    /// first credentials and the tokens they bought.
+    clients: Mutex<HashMap<(bool, String), (RegistryAuth, Client)>>,
 }
 
 /// Whether a registry failure is one of reaching it (so that a cached
@@ -122,6 +130,7 @@ impl Registry {
             config,
             roots,
             plain_http: Mutex::new(HashSet::new()),
+            clients: Mutex::new(HashMap::new()),
         })
     }
 
@@ -129,7 +138,21 @@ impl Registry {
         &self.config.cache
     }
 
-    fn client(&self, https: bool) -> Result<Client> {
+    /// The client for `registry` over HTTPS (or plain HTTP) with `auth`.
+    fn client(&self, https: bool, registry: &str, auth: &RegistryAuth) -> Result<Client> {
+        let mut clients = self.clients.lock().unwrap();
+        let key = (https, registry.to_string());
+        if let Some((made_for, client)) = clients.get(&key) {
+            if made_for == auth {
+                return Ok(client.clone());
+            }
+        }
+        let client = self.new_client(https)?;
+        clients.insert(key, (auth.clone(), client.clone()));
+        Ok(client)
+    }
+
+    fn new_client(&self, https: bool) -> Result<Client> {
         let config = ClientConfig {
             protocol: if https {
                 ClientProtocol::Https
@@ -158,7 +181,12 @@ impl Registry {
     /// Runs `op` with a client for `reference`'s registry: over HTTPS, or
     /// (for a registry that may be reached so) over plain HTTP when
     /// HTTPS cannot connect.
-    async fn with_client<T, F, Fut>(&self, reference: &OciReference, op: F) -> Result<T>
+    async fn with_client<T, F, Fut>(
+        &self,
+        reference: &OciReference,
+        auth: &RegistryAuth,
+        op: F,
+    ) -> Result<T>
     where
         F: Fn(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -166,12 +194,12 @@ impl Registry {
         let registry = reference.registry().to_string();
         let known_plain = self.plain_http.lock().unwrap().contains(&registry);
         if known_plain {
-            return op(self.client(false)?).await;
+            return op(self.client(false, &registry, auth)?).await;
         }
-        match op(self.client(true)?).await {
+        match op(self.client(true, &registry, auth)?).await {
             Ok(done) => Ok(done),
             Err(error) if self.may_use_http(reference) && is_connect_failure(&error) => {
-                match op(self.client(false)?).await {
+                match op(self.client(false, &registry, auth)?).await {
                     Ok(done) => {
                         self.plain_http.lock().unwrap().insert(registry);
                         Ok(done)
@@ -208,7 +236,7 @@ impl Registry {
     pub async fn resolve(&self, reference: &OciReference) -> Result<(OciImageManifest, String)> {
         let auth = credentials_for(reference.registry())?;
         let (manifest, digest) = self
-            .with_client(reference, |client| {
+            .with_client(reference, &auth, |client| {
                 let auth = auth.clone();
                 async move {
                     client
@@ -356,9 +384,11 @@ impl Registry {
                 "{shown}: its layer is {announced} bytes, more than {flag} ({cap}): refused before downloading"
             );
         }
+        let auth = credentials_for(reference.registry())?;
         let result = self
-            .with_client(reference, |client| async move {
-                let auth = credentials_for(reference.registry())?;
+            .with_client(reference, &auth, |client| {
+                let auth = auth.clone();
+                async move {
                 client
                     .store_auth_if_needed(image.resolve_registry(), &auth)
                     .await;
@@ -388,6 +418,7 @@ impl Registry {
                     }
                 }
                 Ok((bytes, failed))
+                }
             })
             .await?;
         let (bytes, failed) = result;
@@ -415,7 +446,7 @@ impl Registry {
         let signature_ref = reference.at_tag(&tag);
         let auth = credentials_for(reference.registry())?;
         let found = self
-            .with_client(reference, |client| {
+            .with_client(reference, &auth, |client| {
                 let (auth, signature_ref) = (auth.clone(), signature_ref.clone());
                 async move {
                     match client.pull_image_manifest(&signature_ref, &auth).await {
@@ -486,7 +517,7 @@ impl Registry {
         let mut manifest = OciImageManifest::build(&layers, &config, None);
         manifest.media_type = Some(oci_wasm::WASM_MANIFEST_MEDIA_TYPE.to_string());
         let digest = self
-            .with_client(reference, |client| {
+            .with_client(reference, &auth, |client| {
                 let (auth, layers, config, manifest) = (
                     auth.clone(),
                     layers.clone(),
@@ -521,7 +552,7 @@ impl Registry {
             };
             let mut manifest = OciImageManifest::build(&layers, &config, None);
             manifest.artifact_type = Some(SIGNATURE_MEDIA_TYPE.to_string());
-            self.with_client(reference, |client| {
+            self.with_client(reference, &auth, |client| {
                 let (auth, layers, config, target, manifest) = (
                     auth.clone(),
                     layers.clone(),
