@@ -30,6 +30,19 @@ impl Oci {
         Self::start_as(name, RegistryServer::start)
     }
 
+    /// A registry that wants the user `ci` with `password` (htpasswd).
+    fn start_behind_auth(name: &str, password: &str) -> Oci {
+        Self::start_as(name, |dir| {
+            RegistryServer::start_as(
+                dir,
+                RegistryMode::Auth {
+                    user: "ci",
+                    password,
+                },
+            )
+        })
+    }
+
     fn start_as(name: &str, start: impl FnOnce(PathBuf) -> RegistryServer) -> Oci {
         let dir = harness::scratch("registry", name);
         let registry = start(dir.join("registry"));
@@ -185,15 +198,7 @@ fn bytes_that_do_not_match_the_layer_digest_are_refused_and_nothing_is_cached() 
 #[test]
 fn credentials_come_from_the_docker_config_and_are_never_shown() {
     let password = "s3cret-Pa55";
-    let oci = Oci::start_as("auth", |dir| {
-        RegistryServer::start_as(
-            dir,
-            RegistryMode::Auth {
-                user: "ci",
-                password,
-            },
-        )
-    });
+    let oci = Oci::start_behind_auth("auth", password);
     let file = plugin_file("uppercase");
     let reference = oci.registry.reference("yell/uppercase:v1");
     // No credentials: refused, saying how to give them.
@@ -568,15 +573,7 @@ fn twenty_tag_moves_under_load_are_followed_by_every_server_and_lose_no_line() {
 #[test]
 fn a_credential_helper_named_by_the_docker_config_is_asked() {
     let password = "helper-Pa55";
-    let oci = Oci::start_as("helper", |dir| {
-        RegistryServer::start_as(
-            dir,
-            RegistryMode::Auth {
-                user: "ci",
-                password,
-            },
-        )
-    });
+    let oci = Oci::start_behind_auth("helper", password);
     // What `docker-credential-pass` and the like do: `get` reads the
     // registry on stdin and answers JSON on stdout.
     let bin = oci.docker_config.join("bin");

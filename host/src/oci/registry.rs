@@ -233,10 +233,13 @@ impl Registry {
 
     /// The manifest `reference` names now, and its digest, checked against
     /// the reference's digest when it has one.
-    pub async fn resolve(&self, reference: &OciReference) -> Result<(OciImageManifest, String)> {
-        let auth = credentials_for(reference.registry())?;
+    async fn resolve(
+        &self,
+        reference: &OciReference,
+        auth: &RegistryAuth,
+    ) -> Result<(OciImageManifest, String)> {
         let (manifest, digest) = self
-            .with_client(reference, &auth, |client| {
+            .with_client(reference, auth, |client| {
                 let auth = auth.clone();
                 async move {
                     client
@@ -269,7 +272,10 @@ impl Registry {
                 return Ok(pulled);
             }
         }
-        let resolved = match self.resolve(reference).await {
+        // Read once per pull (a credential helper is a process to run),
+        // and only past the cache: a cached digest starts without them.
+        let auth = credentials_for(reference.registry())?;
+        let resolved = match self.resolve(reference, &auth).await {
             Ok(resolved) => resolved,
             Err(error) if is_unreachable(&error) && reference.digest().is_none() => {
                 let last = cache.tag(&reference.tag_key());
@@ -308,6 +314,7 @@ impl Registry {
                 let bytes = self
                     .download(
                         reference,
+                        &auth,
                         &at_digest,
                         &layer,
                         self.config.max_bytes,
@@ -319,7 +326,8 @@ impl Registry {
             }
         };
         let signature = if signed {
-            self.pull_signature(reference, &manifest_digest).await?
+            self.pull_signature(reference, &auth, &manifest_digest)
+                .await?
         } else {
             None
         };
@@ -345,7 +353,8 @@ impl Registry {
     /// The layer digest `reference`'s tag names now (for a poll: equal to
     /// the serving component's digest when nothing moved).
     pub async fn current_layer(&self, reference: &OciReference) -> Result<String> {
-        let (manifest, _) = self.resolve(reference).await?;
+        let auth = credentials_for(reference.registry())?;
+        let (manifest, _) = self.resolve(reference, &auth).await?;
         Ok(component_layer(&manifest, reference)?.digest)
     }
 
@@ -372,6 +381,7 @@ impl Registry {
     async fn download(
         &self,
         reference: &OciReference,
+        auth: &RegistryAuth,
         image: &Reference,
         layer: &OciDescriptor,
         cap: u64,
@@ -384,13 +394,10 @@ impl Registry {
                 "{shown}: its layer is {announced} bytes, more than {flag} ({cap}): refused before downloading"
             );
         }
-        let auth = credentials_for(reference.registry())?;
         let result = self
-            .with_client(reference, &auth, |client| {
-                let auth = auth.clone();
-                async move {
+            .with_client(reference, auth, |client| async move {
                 client
-                    .store_auth_if_needed(image.resolve_registry(), &auth)
+                    .store_auth_if_needed(image.resolve_registry(), auth)
                     .await;
                 let mut stream = client
                     .pull_blob_stream(image, layer)
@@ -418,7 +425,6 @@ impl Registry {
                     }
                 }
                 Ok((bytes, failed))
-                }
             })
             .await?;
         let (bytes, failed) = result;
@@ -440,13 +446,13 @@ impl Registry {
     async fn pull_signature(
         &self,
         reference: &OciReference,
+        auth: &RegistryAuth,
         digest: &str,
     ) -> Result<Option<Vec<u8>>> {
         let tag = signature_tag(digest);
         let signature_ref = reference.at_tag(&tag);
-        let auth = credentials_for(reference.registry())?;
         let found = self
-            .with_client(reference, &auth, |client| {
+            .with_client(reference, auth, |client| {
                 let (auth, signature_ref) = (auth.clone(), signature_ref.clone());
                 async move {
                     match client.pull_image_manifest(&signature_ref, &auth).await {
@@ -485,6 +491,7 @@ impl Registry {
         let bytes = self
             .download(
                 reference,
+                auth,
                 &at,
                 layer,
                 MOST_SIGNATURE_BYTES,
